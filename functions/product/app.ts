@@ -1,0 +1,137 @@
+/**
+ * The product function: the catalog. Anyone reads it; admins write it.
+ */
+import * as v from 'valibot'
+import { requireAdmin, requireUser, type TokenVerifier } from '../../shared/auth.ts'
+import type { Pool } from '../../shared/db.ts'
+import { conflict, notFound } from '../../shared/errors.ts'
+import { createApp } from '../../shared/http.ts'
+import type { Logger } from '../../shared/log.ts'
+import type { Metrics } from '../../shared/metrics.ts'
+import { Page, Uuid, bodyInt, validate } from '../../shared/validate.ts'
+
+const INT_MAX = 2_147_483_647
+
+const Fields = {
+  name: v.pipe(v.string('must be a string'), v.trim(), v.nonEmpty('must not be empty'), v.maxLength(200, 'must be at most 200 characters')),
+  description: v.pipe(v.string('must be a string'), v.maxLength(5_000, 'must be at most 5000 characters')),
+  price_cents: bodyInt(0, INT_MAX),
+  stock: bodyInt(0, INT_MAX),
+}
+
+const ProductBody = v.strictObject({ ...Fields, description: v.optional(Fields.description, ''), stock: v.optional(Fields.stock, 0) })
+const ProductPatch = v.pipe(
+  v.strictObject({
+    name: v.optional(Fields.name),
+    description: v.optional(Fields.description),
+    price_cents: v.optional(Fields.price_cents),
+    stock: v.optional(Fields.stock),
+  }),
+  v.check((p) => Object.keys(p).length > 0, 'must change at least one field'),
+)
+const StockBody = v.strictObject({ delta: v.pipe(bodyInt(-INT_MAX, INT_MAX), v.check((d) => d !== 0, 'must not be 0')) })
+const ProductParams = v.strictObject({ id: Uuid })
+const ListQuery = v.strictObject({
+  ...Page,
+  q: v.optional(v.pipe(v.string(), v.trim(), v.maxLength(100, 'must be at most 100 characters'))),
+})
+
+const COLUMNS = 'id, name, description, price_cents, stock, created_at, updated_at'
+
+// ILIKE treats % and _ as wildcards; a search for "50%" means the characters.
+const likeEscape = (s: string) => s.replace(/[\\%_]/g, '\\$&')
+
+type ProductDeps = { pool: Pool; log: Logger; metrics: Metrics; verify: TokenVerifier }
+
+export function productApp({ pool, log, metrics, verify }: ProductDeps) {
+  const app = createApp({ log, metrics, pool })
+  const admin = [requireUser(verify), requireAdmin()] as const
+
+  app.get('/api/products', validate('query', ListQuery), async (c) => {
+    const { limit, offset, q } = c.req.valid('query')
+    const pattern = q ? `%${likeEscape(q)}%` : null
+    const [page, count] = await Promise.all([
+      pool.query({
+        name: 'product-list',
+        text: `SELECT ${COLUMNS} FROM product.products WHERE $1::text IS NULL OR name ILIKE $1
+               ORDER BY created_at DESC, id DESC LIMIT $2 OFFSET $3`,
+        values: [pattern, limit, offset],
+      }),
+      pool.query<{ total: number }>({
+        name: 'product-count',
+        text: 'SELECT count(*)::int AS total FROM product.products WHERE $1::text IS NULL OR name ILIKE $1',
+        values: [pattern],
+      }),
+    ])
+    const items = page.rows
+    const total = count.rows[0]!.total
+    return c.json({ items, total, limit, offset })
+  })
+
+  app.get('/api/products/:id', validate('param', ProductParams), async (c) => {
+    const { rows } = await pool.query({
+      name: 'product-get',
+      text: `SELECT ${COLUMNS} FROM product.products WHERE id = $1`,
+      values: [c.req.valid('param').id],
+    })
+    if (!rows[0]) throw notFound('product')
+    return c.json(rows[0])
+  })
+
+  app.post('/api/products', ...admin, validate('json', ProductBody), async (c) => {
+    const { name, description, price_cents, stock } = c.req.valid('json')
+    const { rows } = await pool.query(
+      `INSERT INTO product.products (name, description, price_cents, stock) VALUES ($1, $2, $3, $4) RETURNING ${COLUMNS}`,
+      [name, description, price_cents, stock],
+    )
+    return c.json(rows[0], 201)
+  })
+
+  app.put('/api/products/:id', ...admin, validate('param', ProductParams), validate('json', ProductBody), async (c) => {
+    const { name, description, price_cents, stock } = c.req.valid('json')
+    const { rows } = await pool.query(
+      `UPDATE product.products SET name = $2, description = $3, price_cents = $4, stock = $5, updated_at = now()
+       WHERE id = $1 RETURNING ${COLUMNS}`,
+      [c.req.valid('param').id, name, description, price_cents, stock],
+    )
+    if (!rows[0]) throw notFound('product')
+    return c.json(rows[0])
+  })
+
+  app.patch('/api/products/:id', ...admin, validate('param', ProductParams), validate('json', ProductPatch), async (c) => {
+    const p = c.req.valid('json')
+    const { rows } = await pool.query(
+      `UPDATE product.products SET
+         name = coalesce($2, name), description = coalesce($3, description),
+         price_cents = coalesce($4, price_cents), stock = coalesce($5, stock), updated_at = now()
+       WHERE id = $1 RETURNING ${COLUMNS}`,
+      [c.req.valid('param').id, p.name ?? null, p.description ?? null, p.price_cents ?? null, p.stock ?? null],
+    )
+    if (!rows[0]) throw notFound('product')
+    return c.json(rows[0])
+  })
+
+  app.delete('/api/products/:id', ...admin, validate('param', ProductParams), async (c) => {
+    const { rowCount } = await pool.query('DELETE FROM product.products WHERE id = $1', [c.req.valid('param').id])
+    if (!rowCount) throw notFound('product')
+    return c.body(null, 204)
+  })
+
+  // One guarded UPDATE: concurrent adjustments can never take stock below 0 (the CHECK backs it).
+  app.post('/api/products/:id/stock', ...admin, validate('param', ProductParams), validate('json', StockBody), async (c) => {
+    const { id } = c.req.valid('param')
+    const { delta } = c.req.valid('json')
+    const { rows } = await pool.query(
+      `UPDATE product.products SET stock = stock + $2, updated_at = now()
+       WHERE id = $1 AND stock::bigint + $2 BETWEEN 0 AND ${INT_MAX} RETURNING ${COLUMNS}`,
+      [id, delta],
+    )
+    if (rows[0]) return c.json(rows[0])
+    const { rows: found } = await pool.query<{ stock: number }>('SELECT stock FROM product.products WHERE id = $1', [id])
+    if (!found[0]) throw notFound('product')
+    if (found[0].stock + delta < 0) throw conflict(`stock is ${found[0].stock}; taking ${-delta} would go below 0`)
+    throw conflict(`stock would exceed ${INT_MAX}`)
+  })
+
+  return app
+}

@@ -1,0 +1,121 @@
+/**
+ * @module
+ * Configuration: the environment, parsed once at start with a valibot schema. A function's
+ * `index.ts` is the only file that passes `process.env` in; everything else takes values.
+ */
+import * as v from 'valibot'
+
+/** A whole number in a string, within bounds, with a default when unset or empty. */
+export const intVar = (fallback: number, min: number, max: number) =>
+  v.pipe(
+    v.optional(v.string(), String(fallback)),
+    v.transform((s) => (s.trim() === '' ? String(fallback) : s.trim())),
+    v.regex(/^-?\d+$/, `must be a whole number from ${min} to ${max}`),
+    v.transform(Number),
+    v.minValue(min, `must be a whole number from ${min} to ${max}`),
+    v.maxValue(max, `must be a whole number from ${min} to ${max}`),
+  )
+
+/** A decimal number in a string, within bounds. */
+export const numberVar = (fallback: number, min: number, max: number) =>
+  v.pipe(
+    v.optional(v.string(), String(fallback)),
+    v.transform((s) => (s.trim() === '' ? String(fallback) : s.trim())),
+    v.regex(/^-?(\d+\.?\d*|\.\d+)$/, `must be a number from ${min} to ${max}`),
+    v.transform(Number),
+    v.minValue(min, `must be a number from ${min} to ${max}`),
+    v.maxValue(max, `must be a number from ${min} to ${max}`),
+  )
+
+/** One of a few words, with a default. */
+export const enumVar = <const T extends readonly [string, ...string[]]>(options: T, fallback: T[number]) =>
+  v.pipe(
+    v.optional(v.string(), fallback),
+    v.transform((s) => (s.trim() === '' ? fallback : s.trim())),
+    v.picklist(options, `must be one of ${options.join(', ')}`),
+  )
+
+/** A string with a default when unset or empty. */
+export const stringVar = (fallback: string) =>
+  v.pipe(
+    v.optional(v.string(), fallback),
+    v.transform((s) => (s.trim() === '' ? fallback : s.trim())),
+  )
+
+/** A required http(s) or postgres URL. */
+export const urlVar = (protocols: string[]) =>
+  v.pipe(
+    v.string('is required'),
+    v.trim(),
+    v.nonEmpty('is required'),
+    v.check((s) => {
+      try {
+        return protocols.includes(new URL(s).protocol)
+      } catch {
+        return false
+      }
+    }, `must be a ${protocols.map((p) => p.replace(':', '://')).join(' or ')} URL`),
+  )
+
+/** A JSON document in a string, parsed, then checked with `schema`. */
+export const jsonVar = <S extends v.GenericSchema>(schema: S) =>
+  v.pipe(
+    v.string('is required'),
+    v.rawTransform(({ dataset, addIssue, NEVER }) => {
+      try {
+        return JSON.parse(dataset.value) as unknown
+      } catch {
+        addIssue({ message: 'must be valid JSON' })
+        return NEVER
+      }
+    }),
+    schema,
+  )
+
+/** The entries every function reads (DESIGN.md 5). */
+export const BaseEnv = {
+  PORT: intVar(8080, 0, 65535),
+  DATABASE_URL: urlVar(['postgres:', 'postgresql:']),
+  DATABASE_POOL_MAX: intVar(5, 1, 100),
+  DATABASE_NAMED_STATEMENTS: enumVar(['on', 'off'], 'on'),
+  MIGRATE: enumVar(['auto', 'only', 'off'], 'auto'),
+  JWT_ISSUER: stringVar('shop-auth'),
+  JWT_AUDIENCE: stringVar('shop'),
+  LOG_LEVEL: enumVar(['debug', 'info', 'warn', 'error', 'silent'], 'info'),
+  NODE_ENV: stringVar('development'),
+  /** Empty: every interface (what Knative needs); the local runner binds 127.0.0.1. */
+  HOST: stringVar(''),
+}
+
+/** Thrown when the environment does not fit the schema; the message names every bad variable. */
+export class ConfigError extends Error {
+  override name = 'ConfigError'
+}
+
+/**
+ * Parses `env` with `schema` once. On failure it throws a `ConfigError` whose message has one
+ * line per bad variable, naming it and saying what is wrong.
+ *
+ * @example
+ * ```ts
+ * const config = loadConfig(v.object({ ...BaseEnv, PRODUCT_URL: urlVar(['http:', 'https:']) }), process.env)
+ * ```
+ */
+export function loadConfig<S extends v.GenericSchema>(schema: S, env: Record<string, string | undefined>): v.InferOutput<S> {
+  const result = v.safeParse(schema, env)
+  if (result.success) return result.output
+  const lines = result.issues.map((issue) => {
+    const name = issue.path?.map((p) => String(p.key)).join('.') ?? '(environment)'
+    const got = issue.input === undefined ? 'unset' : secret.test(name) ? 'a value not shown' : JSON.stringify(truncate(String(issue.input)))
+    return `  ${name}: ${issue.message} (got ${got})`
+  })
+  return fail(`invalid configuration:\n${lines.join('\n')}`)
+}
+
+const fail = (message: string): never => {
+  throw new ConfigError(message)
+}
+
+// Values of these may be secrets (a URL can carry a password): never echo them.
+const secret = /KEY|PASSWORD|SECRET|TOKEN|URL/
+const truncate = (s: string) => (s.length > 60 ? `${s.slice(0, 57)}…` : s)

@@ -1,0 +1,95 @@
+/**
+ * @module
+ * The app factory every function uses: request id, one JSON access-log line per request,
+ * metrics, 405s, a body size limit, `/healthz`, `/metrics`, and errors rendered once as
+ * problem details.
+ */
+import { Hono, type Context } from 'hono'
+import { bodyLimit } from 'hono/body-limit'
+import { HTTPException } from 'hono/http-exception'
+import { methodNotAllowed } from 'hono/method-not-allowed'
+import { requestId } from 'hono/request-id'
+import { ping, type Pool } from './db.ts'
+import { HttpProblem, payloadTooLarge, problemResponse } from './errors.ts'
+import type { Logger } from './log.ts'
+import { routeTemplate, type Metrics } from './metrics.ts'
+
+type AppOptions = {
+  log: Logger
+  metrics: Metrics
+  /** Checked by `/healthz`; without one, `/healthz` only says the process is up. */
+  pool?: Pool
+  maxBodyBytes?: number
+}
+
+/**
+ * @example
+ * ```ts
+ * const app = createApp({ log, metrics, pool })
+ * app.get('/api/products', …)
+ * ```
+ */
+export function createApp({ log, metrics, pool, maxBodyBytes = 64 * 1024 }: AppOptions) {
+  const app = new Hono()
+
+  app.use(requestId())
+  app.use(accessLog(log))
+  app.use(metrics.http)
+  app.use(
+    methodNotAllowed({
+      app,
+      onMethodNotAllowed: (c, methods) =>
+        problemResponse(c, 405, `${c.req.method} is not allowed here`, { headers: { Allow: methods.join(', ') } }),
+    }),
+  )
+  app.use(
+    bodyLimit({
+      maxSize: maxBodyBytes,
+      onError: () => {
+        throw payloadTooLarge(maxBodyBytes)
+      },
+    }),
+  )
+
+  app.get('/healthz', async (c) => {
+    if (pool && !(await ping(pool))) return problemResponse(c, 503, 'the database does not answer')
+    return c.json({ status: 'ok' })
+  })
+  app.get('/metrics', metrics.handler)
+
+  app.notFound((c) => problemResponse(c, 404, `no route for ${c.req.method} ${c.req.path}`))
+  app.onError((err, c) => renderError(err, c, log))
+
+  return app
+}
+
+export type App = ReturnType<typeof createApp>
+
+function renderError(err: Error, c: Context, log: Logger): Response {
+  if (err instanceof HttpProblem) {
+    if (err.status >= 500) log.error('request failed', { request_id: c.get('requestId'), err: err.cause ?? err })
+    return problemResponse(c, err.status, err.message, { errors: err.errors, headers: err.headers })
+  }
+  // Hono's own (a malformed JSON body, …): their messages are written for clients.
+  if (err instanceof HTTPException && err.status < 500) return problemResponse(c, err.status, err.message)
+  log.error('unhandled error', { request_id: c.get('requestId'), method: c.req.method, path: c.req.path, err })
+  return problemResponse(c, 500, 'something went wrong on our side; the request id identifies it in our logs')
+}
+
+/** One line per request, after it is answered. Health and metrics scrapes log at debug. */
+function accessLog(log: Logger) {
+  return async function accessLog(c: Context, next: () => Promise<void>) {
+    const start = performance.now()
+    await next()
+    const path = c.req.path
+    const quiet = path === '/healthz' || path === '/metrics'
+    log[quiet ? 'debug' : 'info']('request', {
+      request_id: c.get('requestId'),
+      method: c.req.method,
+      route: routeTemplate(c),
+      path,
+      status: c.res.status,
+      ms: Math.round((performance.now() - start) * 10) / 10,
+    })
+  }
+}
