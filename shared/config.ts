@@ -45,10 +45,11 @@ export const stringVar = (fallback: string) =>
 /** A required http(s) or postgres URL. */
 export const urlVar = (protocols: string[]) =>
   v.pipe(
-    v.string('is required'),
+    v.optional(v.string(), ''),
     v.trim(),
     v.nonEmpty('is required'),
     v.check((s) => {
+      if (s === '') return true // already said: is required
       try {
         return protocols.includes(new URL(s).protocol)
       } catch {
@@ -60,7 +61,8 @@ export const urlVar = (protocols: string[]) =>
 /** A JSON document in a string, parsed, then checked with `schema`. */
 export const jsonVar = <S extends v.GenericSchema>(schema: S) =>
   v.pipe(
-    v.string('is required'),
+    v.optional(v.string(), ''),
+    v.nonEmpty('is required'),
     v.rawTransform(({ dataset, addIssue, NEVER }) => {
       try {
         return JSON.parse(dataset.value) as unknown
@@ -106,7 +108,7 @@ export function loadConfig<S extends v.GenericSchema>(schema: S, env: Record<str
   if (result.success) return result.output
   const lines = result.issues.map((issue) => {
     const name = issue.path?.map((p) => String(p.key)).join('.') ?? '(environment)'
-    const got = issue.input === undefined ? 'unset' : secret.test(name) ? 'a value not shown' : JSON.stringify(truncate(String(issue.input)))
+    const got = issue.input === undefined || issue.input === '' ? 'unset' : secret.test(name) ? 'a value not shown' : JSON.stringify(truncate(String(issue.input)))
     return `  ${name}: ${issue.message} (got ${got})`
   })
   return fail(`invalid configuration:\n${lines.join('\n')}`)

@@ -69,10 +69,13 @@ export async function startFunction({ name, config, schema, migrations, app, onS
     (stopping ??= (async () => {
       log.info('stopping: finishing requests in flight')
       const closed = new Promise<void>((resolve) => server.close(() => resolve()))
+      // Keep-alive sockets become idle as their last response ends; close them as they do.
       server.closeIdleConnections()
+      const sweep = setInterval(() => server.closeIdleConnections(), 50)
       // Knative's grace period is 30 s by default: give up on stragglers before it kills us.
       const deadline = setTimeout(() => server.closeAllConnections(), 20_000)
       await closed
+      clearInterval(sweep)
       clearTimeout(deadline)
       await onStop?.()
       await pool.end()
