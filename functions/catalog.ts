@@ -15,4 +15,7 @@ export type FunctionInfo = {
 export const functions: readonly FunctionInfo[] = [
   { name: 'auth', schema: 'auth', group: 'auth' },
   { name: 'product', schema: 'product', group: 'products' },
+  { name: 'cart', schema: 'cart', group: 'cart' },
+  { name: 'order', schema: 'orders', group: 'orders' },
+  { name: 'payment', schema: 'payment', group: 'payments' },
 ]

@@ -45,6 +45,7 @@ export function createPool({
   const pool = new pg.Pool({
     connectionString,
     ...(namedStatements ? {} : { Client: UnnamedStatementClient }),
+    types: { getTypeParser: typeParser },
     max,
     application_name: applicationName,
     connectionTimeoutMillis: connectionTimeoutMs,
@@ -58,6 +59,10 @@ export function createPool({
   pool.on('error', (err) => log.warn('idle database connection failed', { err }))
   return pool
 }
+
+// bigint (count(*), sums of cents) as a number: every value here stays far below 2^53.
+const typeParser = ((oid: number, format?: 'text' | 'binary') =>
+  oid === pg.types.builtins.INT8 ? Number : pg.types.getTypeParser(oid, format)) as typeof pg.types.getTypeParser
 
 /** A client that runs every statement unnamed: the same SQL, planned per execution. */
 class UnnamedStatementClient extends pg.Client {
