@@ -1,13 +1,19 @@
 import { describe, expect, it } from 'vitest'
 import * as v from 'valibot'
-import { BaseEnv, ConfigError, intVar, loadConfig, numberVar } from './config.ts'
+import { BaseEnv, ConfigError, intVar, loadConfig, numberVar, optionalUrlVar } from './config.ts'
 
-const Env = v.object({ ...BaseEnv, RATE: numberVar(0.8, 0, 1), WORKERS: intVar(2, 1, 8) })
+const Env = v.object({ ...BaseEnv, RATE: numberVar(0.8, 0, 1), WORKERS: intVar(2, 1, 8), SINK: optionalUrlVar(['http:']) })
 const db = { DATABASE_URL: 'postgres://u:p@localhost:5432/shop' }
 
 describe('loadConfig', () => {
   it('fills defaults', () => {
     expect(loadConfig(Env, db)).toMatchObject({ PORT: 8080, MIGRATE: 'auto', JWT_ISSUER: 'shop-auth', JWT_AUDIENCE: 'shop', RATE: 0.8, WORKERS: 2 })
+  })
+
+  it('takes an optional URL as unset when empty, and checks it when given', () => {
+    expect(loadConfig(Env, { ...db, SINK: '' }).SINK).toBeUndefined()
+    expect(loadConfig(Env, { ...db, SINK: 'http://broker/' }).SINK).toBe('http://broker/')
+    expect(() => loadConfig(Env, { ...db, SINK: 'ftp://broker/' })).toThrow(/SINK: must be a http:\/\/ URL/)
   })
 
   it('parses given values', () => {

@@ -58,6 +58,14 @@ export const urlVar = (protocols: string[]) =>
     }, `must be a ${protocols.map((p) => p.replace(':', '://')).join(' or ')} URL`),
   )
 
+/** An optional http(s) URL: unset or empty means none. */
+export const optionalUrlVar = (protocols: string[]) =>
+  v.pipe(
+    v.optional(v.string()),
+    v.transform((s) => s?.trim() || undefined),
+    v.union([v.undefined(), urlVar(protocols)], `must be a ${protocols.map((p) => p.replace(':', '://')).join(' or ')} URL`),
+  )
+
 /** A JSON document in a string, parsed, then checked with `schema`. */
 export const jsonVar = <S extends v.GenericSchema>(schema: S) =>
   v.pipe(

@@ -11,7 +11,7 @@ import { uniqueEmail } from './support.ts'
 const root = new URL('..', import.meta.url).pathname
 
 beforeAll(async () => {
-  await promisify(execFile)('node', ['build.mjs', 'auth', 'product'], { cwd: root })
+  await promisify(execFile)('node', ['build.mjs'], { cwd: root })
 }, 60_000)
 
 function start(name: string, env: Record<string, string>) {
@@ -48,6 +48,14 @@ describe('a bundle', () => {
     expect(fn.output()).toMatch(/MIGRATE: must be one of auto, only, off/)
     expect(fn.output()).toMatch(/JWT_PUBLIC_KEYS\.keys: needs at least one key/)
     expect(fn.output()).not.toMatch(/at .*\.mjs:\d+/)
+  })
+
+  it.each([['1.5'], ['abc']])('stops payment at start for PAYMENT_SUCCESS_RATE=%s', async (rate) => {
+    const jwks = JSON.stringify({ keys: [{ kty: 'OKP', crv: 'Ed25519', x: 'x', kid: 'k' }] })
+    const fn = start('payment', { ...dbEnv(), JWT_PUBLIC_KEYS: jwks, PAYMENT_SUCCESS_RATE: rate })
+    const [code] = await fn.exited
+    expect(code).toBe(1)
+    expect(fn.output()).toContain(`PAYMENT_SUCCESS_RATE: must be a number from 0 to 1 (got "${rate}")`)
   })
 
   it('serves, then on SIGTERM finishes the request in flight and exits 0', async () => {

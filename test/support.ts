@@ -2,6 +2,7 @@
  * Helpers for tests that drive a function's app in-process against the test database.
  */
 import { randomUUID } from 'node:crypto'
+import { CloudEvent, HTTP } from 'cloudevents'
 import { afterAll, inject } from 'vitest'
 import { createTokenSigner, createTokenVerifier, generateSigningKey, type Role } from '../shared/auth.ts'
 import { createPool } from '../shared/db.ts'
@@ -12,7 +13,7 @@ export const ISSUER = 'shop-auth'
 export const AUDIENCE = 'shop'
 
 /** Logs only what would matter when a test fails. */
-export const quietLog = createLogger({ name: 'test', level: 'silent' })
+export const quietLog = createLogger({ name: 'test', level: (process.env.TEST_LOG_LEVEL as 'error') ?? 'silent' })
 
 /** A pool on the test database, ended after the file's tests. */
 export function testPool(max = 5) {
@@ -59,4 +60,30 @@ export async function call(app: { request: (path: string, init: RequestInit) => 
   const text = await res.text()
   const json = text && /json/.test(res.headers.get('Content-Type') ?? '') ? JSON.parse(text) : undefined
   return { status: res.status, headers: res.headers, json, text }
+}
+
+type RequestApp = { request: (input: string, init?: RequestInit) => Response | Promise<Response> }
+
+/** A `fetch` that hands requests to an in-process app, for clients that take one. */
+export const fetchVia = (app: RequestApp): typeof fetch =>
+  (async (input: string | URL | Request, init?: RequestInit) => {
+    const url = new URL(typeof input === 'string' || input instanceof URL ? input : input.url)
+    return app.request(url.pathname + url.search, init)
+  }) as typeof fetch
+
+type EventOptions = { type: string; data: unknown; id?: string; source?: string; mode?: 'binary' | 'structured' }
+
+/** Delivers one CloudEvent to an app the way the broker does (binary mode unless asked). */
+export async function postEvent(app: RequestApp, path: string, { type, data, id = randomUUID(), source = '/test', mode = 'binary' }: EventOptions) {
+  const event = new CloudEvent({ type, source, id, datacontenttype: 'application/json', data })
+  const { headers, body } = mode === 'binary' ? HTTP.binary(event) : HTTP.structured(event)
+  const res = await app.request(path, { method: 'POST', headers: headers as Record<string, string>, body: body as string })
+  return { status: res.status, text: await res.text() }
+}
+
+/** The value of one sample in an app's /metrics text (0 when absent). */
+export async function metricValue(app: RequestApp, sample: string): Promise<number> {
+  const text = await (await app.request('/metrics')).text()
+  const line = text.split('\n').find((l) => l.startsWith(sample + ' '))
+  return line ? Number(line.slice(sample.length + 1)) : 0
 }

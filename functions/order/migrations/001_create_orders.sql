@@ -35,6 +35,8 @@ CREATE TABLE orders.outbox (
   data        jsonb NOT NULL,
   created_at  timestamptz NOT NULL DEFAULT now(),
   sent_at     timestamptz,
+  -- A sweep claims rows for a while instead of holding a transaction open while it publishes.
+  claimed_until timestamptz,
   attempts    integer NOT NULL DEFAULT 0,
   last_error  text
 );

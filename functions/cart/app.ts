@@ -1,0 +1,133 @@
+/**
+ * The cart function: each user's cart, created on first use. Products are asked of the product
+ * function; an order created takes its quantities out of the cart (events.ts).
+ */
+import * as v from 'valibot'
+import { requireUser, type TokenVerifier } from '../../shared/auth.ts'
+import { withTransaction, type Pool, type Queryable } from '../../shared/db.ts'
+import { conflict, notFound, unprocessable } from '../../shared/errors.ts'
+import { createApp } from '../../shared/http.ts'
+import type { Logger } from '../../shared/log.ts'
+import type { Metrics } from '../../shared/metrics.ts'
+import type { ProductClient } from '../../shared/product-client.ts'
+import { Uuid, bodyInt, validate } from '../../shared/validate.ts'
+import { orderCreated } from './events.ts'
+
+const LINE_MAX = 999
+
+const Quantity = bodyInt(1, LINE_MAX)
+const ItemBody = v.strictObject({ product_id: Uuid, quantity: Quantity })
+const QuantityBody = v.strictObject({ quantity: Quantity })
+const ItemParams = v.strictObject({ productId: Uuid })
+
+type Cart = { id: string; user_id: string; items: { product_id: string; quantity: number }[]; updated_at: Date }
+
+const readCart = async (db: Queryable, userId: string) => {
+  const { rows } = await db.query<Cart>({
+    name: 'cart-read',
+    text: `SELECT c.id, c.user_id,
+                  coalesce(json_agg(json_build_object('product_id', i.product_id, 'quantity', i.quantity)
+                                    ORDER BY i.added_at, i.product_id) FILTER (WHERE i.cart_id IS NOT NULL), '[]') AS items,
+                  c.updated_at
+           FROM cart.carts c LEFT JOIN cart.cart_items i ON i.cart_id = c.id
+           WHERE c.user_id = $1 GROUP BY c.id`,
+    values: [userId],
+  })
+  return rows[0]!
+}
+
+// Creates or bumps the cart and locks its row, so that changes to one cart (the order.created
+// consumer's included) take turns.
+const touchCart = async (db: Queryable, userId: string) => {
+  const { rows } = await db.query<{ id: string }>(
+    'INSERT INTO cart.carts (user_id) VALUES ($1) ON CONFLICT (user_id) DO UPDATE SET updated_at = now() RETURNING id',
+    [userId],
+  )
+  return rows[0]!.id
+}
+
+type CartDeps = { pool: Pool; log: Logger; metrics: Metrics; verify: TokenVerifier; products: ProductClient }
+
+export function cartApp({ pool, log, metrics, verify, products }: CartDeps) {
+  const app = createApp({ log, metrics, pool })
+  const signedIn = requireUser(verify)
+
+  // Asked before the transaction, so that no connection waits on the product function.
+  const requireProduct = async (id: string) => {
+    if (!(await products.get(id))) throw unprocessable(`no such product: ${id}`)
+  }
+
+  app.get('/api/cart', signedIn, async (c) => {
+    const userId = c.get('user').id
+    // DO NOTHING, not a read then an insert: two first requests at once make one cart.
+    await pool.query({
+      name: 'cart-create',
+      text: 'INSERT INTO cart.carts (user_id) VALUES ($1) ON CONFLICT (user_id) DO NOTHING',
+      values: [userId],
+    })
+    return c.json(await readCart(pool, userId))
+  })
+
+  app.delete('/api/cart', signedIn, async (c) => {
+    await withTransaction(pool, async (tx) => {
+      await tx.query('DELETE FROM cart.cart_items WHERE cart_id = $1', [await touchCart(tx, c.get('user').id)])
+    })
+    return c.body(null, 204)
+  })
+
+  app.post('/api/cart/items', signedIn, validate('json', ItemBody), async (c) => {
+    const userId = c.get('user').id
+    const { product_id, quantity } = c.req.valid('json')
+    await requireProduct(product_id)
+    const cart = await withTransaction(pool, async (tx) => {
+      const cartId = await touchCart(tx, userId)
+      const { rowCount } = await tx.query(
+        `INSERT INTO cart.cart_items (cart_id, product_id, quantity) VALUES ($1, $2, $3)
+         ON CONFLICT (cart_id, product_id) DO UPDATE SET quantity = cart_items.quantity + EXCLUDED.quantity
+         WHERE cart_items.quantity + EXCLUDED.quantity <= ${LINE_MAX}`,
+        [cartId, product_id, quantity],
+      )
+      if (!rowCount) {
+        const { rows } = await tx.query<{ quantity: number }>(
+          'SELECT quantity FROM cart.cart_items WHERE cart_id = $1 AND product_id = $2',
+          [cartId, product_id],
+        )
+        throw conflict(`the cart has ${rows[0]!.quantity} of this product; adding ${quantity} would pass the ${LINE_MAX} a line holds`)
+      }
+      return readCart(tx, userId)
+    })
+    return c.json(cart)
+  })
+
+  app.put('/api/cart/items/:productId', signedIn, validate('param', ItemParams), validate('json', QuantityBody), async (c) => {
+    const userId = c.get('user').id
+    const { productId } = c.req.valid('param')
+    await requireProduct(productId)
+    const cart = await withTransaction(pool, async (tx) => {
+      await tx.query(
+        `INSERT INTO cart.cart_items (cart_id, product_id, quantity) VALUES ($1, $2, $3)
+         ON CONFLICT (cart_id, product_id) DO UPDATE SET quantity = EXCLUDED.quantity`,
+        [await touchCart(tx, userId), productId, c.req.valid('json').quantity],
+      )
+      return readCart(tx, userId)
+    })
+    return c.json(cart)
+  })
+
+  app.delete('/api/cart/items/:productId', signedIn, validate('param', ItemParams), async (c) => {
+    const userId = c.get('user').id
+    const cart = await withTransaction(pool, async (tx) => {
+      const { rowCount } = await tx.query('DELETE FROM cart.cart_items WHERE cart_id = $1 AND product_id = $2', [
+        await touchCart(tx, userId),
+        c.req.valid('param').productId,
+      ])
+      if (!rowCount) throw notFound('cart line')
+      return readCart(tx, userId)
+    })
+    return c.json(cart)
+  })
+
+  app.post('/events/order.created', orderCreated({ pool, log, metrics }))
+
+  return app
+}

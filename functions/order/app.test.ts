@@ -1,0 +1,364 @@
+import { randomUUID } from 'node:crypto'
+import { createServer, type Server } from 'node:net'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { createPool } from '../../shared/db.ts'
+import { createPublisher, type OutgoingEvent, type Publisher } from '../../shared/events.ts'
+import { createMetrics } from '../../shared/metrics.ts'
+import { createProductClient } from '../../shared/product-client.ts'
+import { appDeps, call, fetchVia, metricValue, postEvent, quietLog, testKeys, testPool } from '../../test/support.ts'
+import { productApp } from '../product/app.ts'
+import { orderApp } from './app.ts'
+
+const pool = testPool()
+let keys: Awaited<ReturnType<typeof testKeys>>
+let catalog: ReturnType<typeof productApp>
+let admin: string
+
+beforeAll(async () => {
+  keys = await testKeys()
+  catalog = productApp({ pool, ...appDeps(), verify: keys.verify })
+  admin = await keys.tokenFor({ role: 'admin' })
+})
+
+const products = () => createProductClient({ baseUrl: 'http://product', fetch: fetchVia(catalog) })
+
+/** An order app whose broker is a recorder, with an outbox table of its own. */
+async function setup({ publish }: { publish?: Publisher } = {}) {
+  const outboxTable = `orders.outbox_${randomUUID().replaceAll('-', '').slice(0, 10)}`
+  await pool.query(`CREATE TABLE ${outboxTable} (LIKE orders.outbox INCLUDING ALL)`)
+  const sent: OutgoingEvent[] = []
+  const recorder: Publisher = async (e) => {
+    sent.push(e)
+  }
+  const metrics = createMetrics({ defaults: false })
+  const app = orderApp({ pool, log: quietLog, metrics, verify: keys.verify, products: products(), publish: publish ?? recorder, outboxTable })
+  const userId = randomUUID()
+  const token = await keys.tokenFor({ id: userId })
+  const unsent = async () => (await pool.query(`SELECT id FROM ${outboxTable} WHERE sent_at IS NULL`)).rows.map((r) => r.id as string)
+  return { app, sent, userId, token, outboxTable, unsent, metrics }
+}
+
+async function product(price_cents = 500, name = `Item ${randomUUID().slice(0, 6)}`) {
+  const res = await call(catalog, 'POST', '/api/products', { token: admin, body: { name, price_cents, stock: 10 } })
+  return res.json as { id: string; name: string; price_cents: number }
+}
+
+describe('POST /api/orders', () => {
+  it('prices the order from the catalog, answers 201 pending, and publishes order.created once', async () => {
+    const { app, sent, token, userId, unsent } = await setup()
+    const [a, b] = [await product(250), await product(1999)]
+    const res = await call(app, 'POST', '/api/orders', {
+      token,
+      body: { items: [{ product_id: a.id, quantity: 2 }, { product_id: b.id, quantity: 1 }, { product_id: a.id, quantity: 1 }] },
+    })
+    expect(res.status).toBe(201)
+    expect(res.json).toMatchObject({ user_id: userId, status: 'pending', total_cents: 3 * 250 + 1999, payment_id: null })
+    expect(res.json.items).toHaveLength(2)
+    expect(res.json.items).toContainEqual({ product_id: a.id, name: a.name, quantity: 3, unit_price_cents: 250 })
+    expect(sent).toHaveLength(1)
+    expect(sent[0]).toMatchObject({ type: 'order.created', source: '/shop/order', data: { order_id: res.json.id, user_id: userId, total_cents: 2749 } })
+    expect((sent[0]!.data as { items: unknown[] }).items).toContainEqual({ product_id: b.id, quantity: 1, unit_price_cents: 1999 })
+    expect(await unsent()).toEqual([])
+  })
+
+  it.each([
+    ['no lines', { items: [] }],
+    ['51 lines', { items: Array.from({ length: 51 }, () => ({ product_id: randomUUID(), quantity: 1 })) }],
+    ['quantity 0', { items: [{ product_id: randomUUID(), quantity: 0 }] }],
+    ['quantity 1000', { items: [{ product_id: randomUUID(), quantity: 1000 }] }],
+    ['a fractional quantity', { items: [{ product_id: randomUUID(), quantity: 1.5 }] }],
+    ['a bad product id', { items: [{ product_id: "abc' OR 1=1 --", quantity: 1 }] }],
+    ['a client-sent price', { items: [{ product_id: randomUUID(), quantity: 1, unit_price_cents: 1 }] }],
+    ['a client-sent total', { items: [{ product_id: randomUUID(), quantity: 1 }], total_cents: 1 }],
+    ['a client-sent status', { items: [{ product_id: randomUUID(), quantity: 1 }], status: 'paid' }],
+    ['items that are not a list', { items: 'all of them' }],
+  ])('answers 400 for %s and writes nothing', async (_case, body) => {
+    const { app, token, userId } = await setup()
+    const res = await call(app, 'POST', '/api/orders', { token, body })
+    expect(res.status).toBe(400)
+    expect(res.headers.get('Content-Type')).toBe('application/problem+json')
+    expect((await pool.query('SELECT count(*)::int AS n FROM orders.orders WHERE user_id = $1', [userId])).rows[0].n).toBe(0)
+  })
+
+  it('answers 400 when merged duplicate lines hold more than 999', async () => {
+    const { app, token } = await setup()
+    const p = await product()
+    const res = await call(app, 'POST', '/api/orders', { token, body: { items: [{ product_id: p.id, quantity: 600 }, { product_id: p.id, quantity: 400 }] } })
+    expect(res.status).toBe(400)
+  })
+
+  it('answers 422 naming an unknown product, and 503 when the catalog does not answer', async () => {
+    const { app, token } = await setup()
+    const p = await product()
+    const missing = randomUUID()
+    const res = await call(app, 'POST', '/api/orders', { token, body: { items: [{ product_id: p.id, quantity: 1 }, { product_id: missing, quantity: 1 }] } })
+    expect(res.status).toBe(422)
+    expect(JSON.stringify(res.json.errors)).toContain(missing)
+
+    const closed = createServer()
+    await new Promise<void>((r) => closed.listen(0, '127.0.0.1', r))
+    const port = (closed.address() as { port: number }).port
+    await new Promise((r) => closed.close(r))
+    const offline = orderApp({ pool, ...appDeps(), verify: keys.verify, products: createProductClient({ baseUrl: `http://127.0.0.1:${port}` }), publish: async () => {} })
+    const down = await call(offline, 'POST', '/api/orders', { token, body: { items: [{ product_id: p.id, quantity: 1 }] } })
+    expect(down.status).toBe(503)
+  })
+
+  it('needs a token, and refuses a forged X-User-ID', async () => {
+    const { app, token } = await setup()
+    expect((await call(app, 'POST', '/api/orders', { body: { items: [] } })).status).toBe(401)
+    expect((await call(app, 'GET', '/api/orders', { token, headers: { 'X-User-ID': randomUUID() } })).status).toBe(403)
+  })
+})
+
+describe('Idempotency-Key', () => {
+  it('answers 201 once, then 200 with the same body, and never makes a second order', async () => {
+    const { app, token, userId, sent } = await setup()
+    const p = await product()
+    const body = { items: [{ product_id: p.id, quantity: 2 }] }
+    const headers = { 'Idempotency-Key': `key-${randomUUID()}` }
+    const first = await call(app, 'POST', '/api/orders', { token, body, headers })
+    const again = await call(app, 'POST', '/api/orders', { token, body, headers })
+    expect(first.status).toBe(201)
+    expect(again.status).toBe(200)
+    expect(again.json).toEqual(first.json)
+    expect(sent).toHaveLength(1)
+    expect((await pool.query('SELECT count(*)::int AS n FROM orders.orders WHERE user_id = $1', [userId])).rows[0].n).toBe(1)
+  })
+
+  it('makes one order from ten requests at once', async () => {
+    const { app, token, userId, sent } = await setup()
+    const p = await product()
+    const headers = { 'Idempotency-Key': randomUUID() }
+    const results = await Promise.all(
+      Array.from({ length: 10 }, () => call(app, 'POST', '/api/orders', { token, headers, body: { items: [{ product_id: p.id, quantity: 1 }] } })),
+    )
+    expect(results.map((r) => r.status).sort()).toEqual([200, 200, 200, 200, 200, 200, 200, 200, 200, 201])
+    expect(new Set(results.map((r) => r.json.id)).size).toBe(1)
+    expect(sent).toHaveLength(1)
+    expect((await pool.query('SELECT count(*)::int AS n FROM orders.orders WHERE user_id = $1', [userId])).rows[0].n).toBe(1)
+  })
+
+  it('answers 422 for the same key with another body, and keeps keys per user', async () => {
+    const { app, token } = await setup()
+    const other = await setup()
+    const p = await product()
+    const headers = { 'Idempotency-Key': randomUUID() }
+    expect((await call(app, 'POST', '/api/orders', { token, headers, body: { items: [{ product_id: p.id, quantity: 1 }] } })).status).toBe(201)
+    expect((await call(app, 'POST', '/api/orders', { token, headers, body: { items: [{ product_id: p.id, quantity: 2 }] } })).status).toBe(422)
+    expect((await call(app, 'POST', '/api/orders', { token: other.token, headers, body: { items: [{ product_id: p.id, quantity: 2 }] } })).status).toBe(201)
+  })
+
+  it('answers 400 for a key that is not printable ASCII', async () => {
+    const { app, token } = await setup()
+    const res = await call(app, 'POST', '/api/orders', { token, headers: { 'Idempotency-Key': 'x'.repeat(256) }, body: { items: [{ product_id: randomUUID(), quantity: 1 }] } })
+    expect(res.status).toBe(400)
+  })
+})
+
+describe('reading and cancelling', () => {
+  it('lists the caller’s orders newest first, and hides other users’ orders behind 404', async () => {
+    const mine = await setup()
+    const theirs = await setup()
+    const p = await product()
+    const body = { items: [{ product_id: p.id, quantity: 1 }] }
+    const first = (await call(mine.app, 'POST', '/api/orders', { token: mine.token, body })).json
+    const second = (await call(mine.app, 'POST', '/api/orders', { token: mine.token, body })).json
+    const list = await call(mine.app, 'GET', '/api/orders?limit=1', { token: mine.token })
+    expect(list.json).toMatchObject({ total: 2, limit: 1, offset: 0 })
+    expect(list.json.items[0].id).toBe(second.id)
+    expect((await call(mine.app, 'GET', `/api/orders/${first.id}`, { token: mine.token })).json).toEqual(first)
+    expect((await call(mine.app, 'GET', `/api/orders/${first.id}`, { token: theirs.token })).status).toBe(404)
+    expect((await call(mine.app, 'POST', `/api/orders/${first.id}/cancel`, { token: theirs.token })).status).toBe(404)
+    expect((await call(mine.app, 'GET', '/api/orders', { token: theirs.token })).json.total).toBe(0)
+    expect((await call(mine.app, 'GET', `/api/orders/${encodeURIComponent("1' OR '1'='1")}`, { token: mine.token })).status).toBe(400)
+  })
+
+  it('cancels a pending order once; then 409', async () => {
+    const { app, token } = await setup()
+    const p = await product()
+    const order = (await call(app, 'POST', '/api/orders', { token, body: { items: [{ product_id: p.id, quantity: 1 }] } })).json
+    const res = await call(app, 'POST', `/api/orders/${order.id}/cancel`, { token })
+    expect(res.json.status).toBe('cancelled')
+    expect((await call(app, 'POST', `/api/orders/${order.id}/cancel`, { token })).status).toBe(409)
+  })
+})
+
+describe('POST /events/payment.status', () => {
+  const paymentStatus = (order: { id: string; user_id: string }, status: 'succeeded' | 'failed', payment_id = randomUUID()) => ({
+    type: 'payment.status',
+    source: '/shop/payment',
+    id: payment_id,
+    data: { payment_id, order_id: order.id, user_id: order.user_id, status, amount_cents: 500, processed_at: new Date().toISOString() },
+  })
+  const placed = async () => {
+    const s = await setup()
+    const p = await product()
+    const order = (await call(s.app, 'POST', '/api/orders', { token: s.token, body: { items: [{ product_id: p.id, quantity: 1 }] } })).json
+    const status = async () => (await call(s.app, 'GET', `/api/orders/${order.id}`, { token: s.token })).json
+    return { ...s, order, status }
+  }
+
+  it('moves pending to paid once, however often and however concurrently it arrives', async () => {
+    const { app, order, status, metrics } = await placed()
+    const event = paymentStatus(order, 'succeeded')
+    const answers = [await postEvent(app, '/events/payment.status', event)]
+    answers.push(...(await Promise.all([1, 2, 3].map(() => postEvent(app, '/events/payment.status', event)))))
+    expect(answers.map((a) => a.status)).toEqual([204, 204, 204, 204])
+    expect(await status()).toMatchObject({ status: 'paid', payment_id: event.data.payment_id, payment_status: 'succeeded' })
+    expect(await metricValue(app, 'orders_total{status="paid"}')).toBe(1)
+    expect(await metricValue(app, 'events_received_total{type="payment.status",outcome="handled"}')).toBe(1)
+    expect(await metricValue(app, 'events_received_total{type="payment.status",outcome="duplicate"}')).toBe(3)
+    expect(metrics.registry).toBeDefined()
+  })
+
+  it('moves pending to payment_failed, in structured mode too', async () => {
+    const { app, order, status } = await placed()
+    expect((await postEvent(app, '/events/payment.status', { ...paymentStatus(order, 'failed'), mode: 'structured' })).status).toBe(204)
+    expect((await status()).status).toBe('payment_failed')
+  })
+
+  it('ignores a failure after a success (2xx, nothing changes)', async () => {
+    const { app, order, status } = await placed()
+    const ok = paymentStatus(order, 'succeeded')
+    await postEvent(app, '/events/payment.status', ok)
+    expect((await postEvent(app, '/events/payment.status', paymentStatus(order, 'failed'))).status).toBe(204)
+    expect(await status()).toMatchObject({ status: 'paid', payment_id: ok.data.payment_id })
+  })
+
+  it('keeps a cancelled order cancelled and records a late success on it for a refund', async () => {
+    const { app, token, order, status } = await placed()
+    await call(app, 'POST', `/api/orders/${order.id}/cancel`, { token })
+    const ok = paymentStatus(order, 'succeeded')
+    expect((await postEvent(app, '/events/payment.status', ok)).status).toBe(204)
+    expect(await status()).toMatchObject({ status: 'cancelled', payment_id: ok.data.payment_id, payment_status: 'succeeded' })
+    expect((await postEvent(app, '/events/payment.status', paymentStatus(order, 'failed'))).status).toBe(204)
+    expect((await status()).payment_status).toBe('succeeded')
+  })
+
+  it('rejects, counts and changes nothing for malformed events and unknown orders', async () => {
+    const { app, order, status } = await placed()
+    const good = paymentStatus(order, 'succeeded')
+    const bad = [
+      { ...good, data: { ...good.data, order_id: undefined } },
+      { ...good, data: { ...good.data, status: 'maybe' } },
+      { ...good, data: { ...good.data, user_id: 42 } },
+      { ...good, data: { ...good.data, user_id: randomUUID() } },
+      { ...good, data: { ...good.data, order_id: randomUUID() } },
+      { ...good, type: 'order.created' },
+    ]
+    for (const event of bad) expect([400, 422]).toContain((await postEvent(app, '/events/payment.status', event)).status)
+    const notAnEvent = await app.request('/events/payment.status', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: '{"hello":1}' })
+    expect(notAnEvent.status).toBe(400)
+    expect(await metricValue(app, 'events_received_total{type="payment.status",outcome="rejected"}')).toBe(7)
+    expect((await status()).status).toBe('pending')
+  })
+
+  it('answers 503 while the database is unreachable, and succeeds when retried', async () => {
+    const { app, order, status } = await placed()
+    const hung: Server = createServer(() => {})
+    await new Promise<void>((r) => hung.listen(0, '127.0.0.1', r))
+    const dead = createPool({ connectionString: `postgres://postgres@127.0.0.1:${(hung.address() as { port: number }).port}/x`, applicationName: 't', log: quietLog, connectionTimeoutMs: 300 })
+    const offline = orderApp({ pool: dead, ...appDeps(), verify: keys.verify, products: products(), publish: async () => {} })
+    const event = paymentStatus(order, 'succeeded')
+    try {
+      expect((await postEvent(offline, '/events/payment.status', event)).status).toBe(503)
+      expect(await metricValue(offline, 'events_received_total{type="payment.status",outcome="failed"}')).toBe(1)
+    } finally {
+      await dead.end()
+      hung.close()
+    }
+    expect((await postEvent(app, '/events/payment.status', event)).status).toBe(204)
+    expect((await status()).status).toBe('paid')
+  })
+})
+
+describe('the outbox', () => {
+  const order = async (app: ReturnType<typeof orderApp>, token: string) => {
+    const p = await product()
+    return call(app, 'POST', '/api/orders', { token, body: { items: [{ product_id: p.id, quantity: 1 }] } })
+  }
+
+  it('keeps the event when the broker refuses; a flush sends it once', async () => {
+    let refuse = true
+    const sent: OutgoingEvent[] = []
+    const { app, token, unsent } = await setup({
+      publish: async (e) => {
+        if (refuse) throw new Error('broker answered 500')
+        sent.push(e)
+      },
+    })
+    const res = await order(app, token)
+    expect(res.status).toBe(201)
+    expect(await unsent()).toHaveLength(1)
+    expect(await metricValue(app, 'outbox_pending')).toBe(1)
+    expect((await call(app, 'POST', '/internal/outbox/flush')).json).toMatchObject({ sent: 0, failed: 1, pending: 1 })
+    refuse = false
+    expect((await call(app, 'POST', '/internal/outbox/flush')).json).toEqual({ sent: 1, failed: 0, pending: 0 })
+    expect((await call(app, 'POST', '/internal/outbox/flush')).json).toEqual({ sent: 0, failed: 0, pending: 0 })
+    expect(sent.map((e) => (e.data as { order_id: string }).order_id)).toEqual([res.json.id])
+    expect(await unsent()).toEqual([])
+  })
+
+  it('answers 201 when the broker times out, and leaves the event for the sweep', async () => {
+    // A broker that accepts the connection and never answers.
+    const silent = createServer(() => {})
+    await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r))
+    const sink = `http://127.0.0.1:${(silent.address() as { port: number }).port}/`
+    try {
+      const { app, token, unsent } = await setup({ publish: createPublisher({ sink, metrics: createMetrics({ defaults: false }), timeoutMs: 200 }) })
+      const res = await order(app, token)
+      expect(res.status).toBe(201)
+      expect(await unsent()).toHaveLength(1)
+    } finally {
+      silent.close()
+    }
+  })
+
+  it('sends after a crash between commit and publish: the restarted function flushes it', async () => {
+    const crashed = await setup({
+      publish: async () => {
+        throw new Error('process killed before it could publish')
+      },
+    })
+    const res = await order(crashed.app, crashed.token)
+    expect(res.status).toBe(201)
+    // The "restarted" instance: same database and outbox, a broker that works.
+    const sent: OutgoingEvent[] = []
+    const restarted = orderApp({
+      pool,
+      ...appDeps(),
+      verify: keys.verify,
+      products: products(),
+      outboxTable: crashed.outboxTable,
+      publish: async (e) => {
+        sent.push(e)
+      },
+    })
+    expect((await call(restarted, 'POST', '/internal/outbox/flush')).json).toMatchObject({ sent: 1, pending: 0 })
+    await call(restarted, 'POST', '/internal/outbox/flush')
+    expect(sent).toHaveLength(1)
+    expect(sent[0]).toMatchObject({ type: 'order.created', data: { order_id: res.json.id } })
+  })
+
+  it('sweeps earlier leftovers after a later publish works', async () => {
+    let refuse = true
+    const sent: OutgoingEvent[] = []
+    const { app, token, unsent } = await setup({
+      publish: async (e) => {
+        if (refuse) throw new Error('broker down')
+        sent.push(e)
+      },
+    })
+    await order(app, token)
+    refuse = false
+    await order(app, token)
+    await expect.poll(unsent).toEqual([])
+    expect(sent).toHaveLength(2)
+  })
+})
+
+afterAll(async () => {
+  const { rows } = await pool.query(`SELECT table_name FROM information_schema.tables WHERE table_schema = 'orders' AND table_name LIKE 'outbox\\_%'`)
+  for (const { table_name } of rows) await pool.query(`DROP TABLE IF EXISTS orders.${table_name}`)
+})

@@ -1,0 +1,261 @@
+import { randomUUID } from 'node:crypto'
+import { createServer } from 'node:net'
+import { CloudEvent, HTTP } from 'cloudevents'
+import { beforeAll, describe, expect, it } from 'vitest'
+import { createPool, type Pool } from '../../shared/db.ts'
+import type { OutgoingEvent, Publisher } from '../../shared/events.ts'
+import { appDeps, quietLog, testKeys, testPool } from '../../test/support.ts'
+import { paymentApp } from './app.ts'
+import type { PaymentRow } from './events.ts'
+
+const pool = testPool(10)
+let keys: Awaited<ReturnType<typeof testKeys>>
+
+beforeAll(async () => {
+  keys = await testKeys()
+})
+
+type Options = { pool?: Pool; publish?: Publisher; successRate?: number; delayMs?: number; random?: () => number }
+
+/** An app whose publisher records what it sends. */
+function makeApp(options: Options = {}) {
+  const sent: OutgoingEvent[] = []
+  const deps = appDeps()
+  const app = paymentApp({
+    pool,
+    ...deps,
+    verify: keys.verify,
+    publish: async (e) => {
+      sent.push(e)
+    },
+    successRate: 0.8,
+    delayMs: 0,
+    ...options,
+  })
+  const metricsText = async () => (await app.request('/metrics')).text()
+  return { app, sent, metricsText }
+}
+
+type App = ReturnType<typeof makeApp>['app']
+
+const orderCreated = (data: Record<string, unknown> = {}) => ({
+  order_id: randomUUID(),
+  user_id: randomUUID(),
+  items: [{ product_id: randomUUID(), quantity: 2, unit_price_cents: 625 }],
+  total_cents: 1250,
+  created_at: new Date().toISOString(),
+  ...data,
+})
+
+/** Delivers a CloudEvent in binary mode, the way the broker does. */
+async function deliver(app: App, data: unknown, { id = randomUUID(), type = 'order.created', datacontenttype = 'application/json' } = {}) {
+  const { headers, body } = HTTP.binary(new CloudEvent({ type, source: '/shop/order', id, datacontenttype, data }))
+  const res = await app.request('/events/order.created', {
+    method: 'POST',
+    headers: Object.fromEntries(Object.entries(headers).map(([k, v]) => [k, String(v)])),
+    body: String(body),
+  })
+  return res.status
+}
+
+const paymentsOf = async (orderId: string) =>
+  (await pool.query<PaymentRow>('SELECT * FROM payment.payments WHERE order_id = $1', [orderId])).rows
+
+/** A random() that alternates between success and failure, so that any re-roll would show. */
+const flipFlop = () => {
+  let i = 0
+  return () => (i++ % 2 === 0 ? 0 : 0.99)
+}
+
+describe('POST /events/order.created', () => {
+  it('stores one payment and publishes its outcome as payment.status, with the payment id as event id', async () => {
+    const { app, sent, metricsText } = makeApp({ random: () => 0.1 })
+    const data = orderCreated()
+    expect(await deliver(app, data)).toBe(204)
+    const [row, ...more] = await paymentsOf(data.order_id)
+    expect(more).toEqual([])
+    expect(row).toMatchObject({ user_id: data.user_id, amount_cents: 1250, status: 'succeeded', outcome: 'succeeded', reason: null })
+    expect(sent).toEqual([
+      {
+        type: 'payment.status',
+        source: '/shop/payment',
+        id: row!.id,
+        time: row!.processed_at!.toISOString(),
+        data: {
+          payment_id: row!.id,
+          order_id: data.order_id,
+          user_id: data.user_id,
+          status: 'succeeded',
+          amount_cents: 1250,
+          processed_at: row!.processed_at!.toISOString(),
+        },
+      },
+    ])
+    const text = await metricsText()
+    expect(text).toContain('events_received_total{type="order.created",outcome="handled"} 1')
+    expect(text).toContain('payments_total{status="succeeded"} 1')
+  })
+
+  it('publishes a failure with its reason', async () => {
+    const { app, sent } = makeApp({ random: () => 0.9 })
+    const data = orderCreated()
+    expect(await deliver(app, data)).toBe(204)
+    expect((await paymentsOf(data.order_id))[0]).toMatchObject({ status: 'failed', reason: 'card declined' })
+    expect(sent[0]!.data).toMatchObject({ status: 'failed', reason: 'card declined' })
+  })
+
+  it('makes one payment of the same event delivered three times, publishing the stored outcome each time', async () => {
+    const { app, sent, metricsText } = makeApp({ random: flipFlop() })
+    const data = orderCreated()
+    const id = randomUUID()
+    for (let i = 0; i < 3; i++) expect(await deliver(app, data, { id })).toBe(204)
+    const rows = await paymentsOf(data.order_id)
+    expect(rows).toHaveLength(1)
+    expect(sent).toHaveLength(3)
+    expect(sent.map((e) => e.id)).toEqual([rows[0]!.id, rows[0]!.id, rows[0]!.id])
+    expect(sent.map((e) => e.data)).toEqual([sent[0]!.data, sent[0]!.data, sent[0]!.data])
+    expect(sent[0]!.data).toMatchObject({ status: rows[0]!.outcome })
+    const text = await metricsText()
+    expect(text).toContain('events_received_total{type="order.created",outcome="handled"} 1')
+    expect(text).toContain('events_received_total{type="order.created",outcome="duplicate"} 2')
+  })
+
+  it('makes one payment of the same event delivered three times at once, and counts it once', async () => {
+    // All three find the row pending and race to settle it after the delay.
+    const { app, sent, metricsText } = makeApp({ random: flipFlop(), delayMs: 50 })
+    const data = orderCreated()
+    const id = randomUUID()
+    const statuses = await Promise.all([1, 2, 3].map(() => deliver(app, data, { id })))
+    expect(statuses).toEqual([204, 204, 204])
+    const rows = await paymentsOf(data.order_id)
+    expect(rows).toHaveLength(1)
+    expect(sent).toHaveLength(3)
+    for (const e of sent) expect(e).toMatchObject({ id: rows[0]!.id, data: { status: rows[0]!.outcome } })
+    const text = await metricsText()
+    expect(text).toContain('events_received_total{type="order.created",outcome="handled"} 1')
+    expect(text).toContain('events_received_total{type="order.created",outcome="duplicate"} 2')
+    expect(text).toMatch(new RegExp(`payments_total\\{status="${rows[0]!.outcome}"\\} 1\\n`))
+    expect(text).not.toMatch(/payments_total\{[^}]*\} [2-9]/)
+  })
+
+  it.each([
+    [1, ['succeeded']],
+    [0, ['failed']],
+  ])('with success rate %d only ever gives %j', async (successRate, expected) => {
+    const { app, sent } = makeApp({ successRate })
+    for (let i = 0; i < 20; i++) expect(await deliver(app, orderCreated())).toBe(204)
+    expect([...new Set(sent.map((e) => (e.data as { status: string }).status))]).toEqual(expected)
+  })
+
+  it('succeeds for about 80% of 1000 orders at the default rate', async () => {
+    const { app, sent } = makeApp({ successRate: 0.8 })
+    const orders = Array.from({ length: 1000 }, () => orderCreated())
+    for (let i = 0; i < orders.length; i += 50) {
+      const statuses = await Promise.all(orders.slice(i, i + 50).map((data) => deliver(app, data)))
+      expect(statuses.every((s) => s === 204)).toBe(true)
+    }
+    const { rows } = await pool.query<{ status: string; n: number }>(
+      'SELECT status, count(*)::int AS n FROM payment.payments WHERE order_id = ANY($1::uuid[]) GROUP BY status',
+      [orders.map((o) => o.order_id)],
+    )
+    const { succeeded = 0, failed = 0 } = Object.fromEntries(rows.map((r) => [r.status, r.n]))
+    expect(succeeded + failed).toBe(1000)
+    expect(succeeded / 1000).toBeGreaterThanOrEqual(0.75)
+    expect(succeeded / 1000).toBeLessThanOrEqual(0.85)
+    expect(sent.filter((e) => (e.data as { status: string }).status === 'succeeded')).toHaveLength(succeeded)
+  })
+
+  it('holds a delivery for the delay without blocking other requests', async () => {
+    const { app } = makeApp({ delayMs: 1_000 })
+    const [a, b] = [orderCreated(), orderCreated()]
+    const finished: string[] = []
+    const deliveries = [a, b].map((data, i) => deliver(app, data).then((status) => (finished.push(`delivery ${i}`), status)))
+    // Both are held once both payments are stored as pending.
+    const pending = () =>
+      pool.query<{ n: number }>("SELECT count(*)::int AS n FROM payment.payments WHERE order_id = ANY($1::uuid[]) AND status = 'pending'", [[a.order_id, b.order_id]])
+    while ((await pending()).rows[0]!.n < 2) await new Promise((r) => setTimeout(r, 5))
+    const health = await app.request('/healthz')
+    finished.push('healthz')
+    expect(health.status).toBe(200)
+    expect(await Promise.all(deliveries)).toEqual([204, 204])
+    expect(finished[0]).toBe('healthz')
+    expect((await paymentsOf(a.order_id))[0]!.status).not.toBe('pending')
+  })
+
+  it('answers 503 when publishing fails, keeps the outcome, and publishes that same outcome on redelivery', async () => {
+    const broken = makeApp({
+      random: () => 0,
+      publish: async () => {
+        throw new Error('the broker answered 503')
+      },
+    })
+    const data = orderCreated()
+    const id = randomUUID()
+    expect(await deliver(broken.app, data, { id })).toBe(503)
+    const [stored] = await paymentsOf(data.order_id)
+    expect(stored).toMatchObject({ outcome: 'succeeded', status: 'succeeded' })
+    expect(await broken.metricsText()).toContain('events_received_total{type="order.created",outcome="failed"} 1')
+
+    // The retry lands on an instance that would roll a failure: the stored success wins.
+    const working = makeApp({ random: () => 0.99 })
+    expect(await deliver(working.app, data, { id })).toBe(204)
+    expect(working.sent).toHaveLength(1)
+    expect(working.sent[0]).toMatchObject({ id: stored!.id, data: { status: 'succeeded', processed_at: stored!.processed_at!.toISOString() } })
+    expect(await paymentsOf(data.order_id)).toEqual([stored])
+    expect(await working.metricsText()).not.toMatch(/payments_total\{/)
+  })
+
+  it('answers 503 while the database is unreachable, and 204 when the event is retried', async () => {
+    // A port this test owns that accepts connections and never answers: a hung database.
+    const sink = createServer(() => {})
+    await new Promise<void>((r) => sink.listen(0, '127.0.0.1', r))
+    const address = sink.address()
+    const port = typeof address === 'object' && address ? address.port : 0
+    const dead = createPool({ connectionString: `postgres://postgres@127.0.0.1:${port}/x`, applicationName: 'test', log: quietLog, connectionTimeoutMs: 300 })
+    const data = orderCreated()
+    const id = randomUUID()
+    try {
+      const down = makeApp({ pool: dead })
+      expect(await deliver(down.app, data, { id })).toBe(503)
+      expect(down.sent).toEqual([])
+      expect(await down.metricsText()).toContain('events_received_total{type="order.created",outcome="failed"} 1')
+    } finally {
+      await dead.end()
+      sink.close()
+    }
+    expect(await paymentsOf(data.order_id)).toEqual([])
+    const up = makeApp()
+    expect(await deliver(up.app, data, { id })).toBe(204)
+    expect(await paymentsOf(data.order_id)).toHaveLength(1)
+    expect(up.sent).toHaveLength(1)
+  })
+
+  const orderId = randomUUID()
+  it.each([
+    ['order_id is missing', { ...orderCreated(), order_id: undefined }, {}, 422],
+    ['order_id is not a UUID', orderCreated({ order_id: 'order-1' }), {}, 422],
+    ['user_id is missing', orderCreated({ order_id: orderId, user_id: undefined }), {}, 422],
+    ['total_cents is a string', orderCreated({ order_id: orderId, total_cents: '1250' }), {}, 422],
+    ['total_cents is negative', orderCreated({ order_id: orderId, total_cents: -1 }), {}, 422],
+    ['total_cents is a fraction', orderCreated({ order_id: orderId, total_cents: 12.5 }), {}, 422],
+    ['data is not JSON', 'order please', { datacontenttype: 'text/plain' }, 422],
+    ['the type is another', orderCreated({ order_id: orderId }), { type: 'order.cancelled' }, 400],
+  ])('rejects an event whose %s, stores nothing and counts it', async (_, data, attributes, status) => {
+    const { app, sent, metricsText } = makeApp()
+    expect(await deliver(app, data, attributes)).toBe(status)
+    expect(sent).toEqual([])
+    expect(await paymentsOf(orderId)).toEqual([])
+    expect(await metricsText()).toContain('events_received_total{type="order.created",outcome="rejected"} 1')
+  })
+
+  it('rejects a request that is not a CloudEvent and counts it', async () => {
+    const { app, sent, metricsText } = makeApp()
+    const data = orderCreated()
+    const res = await app.request('/events/order.created', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(data) })
+    expect(res.status).toBe(400)
+    expect(res.headers.get('Content-Type')).toBe('application/problem+json')
+    expect(sent).toEqual([])
+    expect(await paymentsOf(data.order_id)).toEqual([])
+    expect(await metricsText()).toContain('events_received_total{type="order.created",outcome="rejected"} 1')
+  })
+})
