@@ -4,16 +4,29 @@
 //
 //   node build.mjs                 build every function
 //   node build.mjs auth product    build these
+//   node build.mjs --registry registry.example.com/shop --tag 1.0.0 [--push] [--dry-run]
+//                                  also build (and push) one image per function with the
+//                                  Dockerfile; --dry-run prints the docker commands instead
 import { cp, readdir, rm, stat } from 'node:fs/promises'
 import { existsSync } from 'node:fs'
 import { join } from 'node:path'
+import { execFileSync } from 'node:child_process'
+import { parseArgs } from 'node:util'
 import { build } from 'esbuild'
 
 const root = new URL('.', import.meta.url).pathname
 const all = (await readdir(join(root, 'functions'), { withFileTypes: true }))
   .filter((d) => d.isDirectory() && existsSync(join(root, 'functions', d.name, 'index.ts')))
   .map((d) => d.name)
-const wanted = process.argv.slice(2).filter((a) => !a.startsWith('-'))
+const { values: flags, positionals: wanted } = parseArgs({
+  allowPositionals: true,
+  options: {
+    registry: { type: 'string' },
+    tag: { type: 'string', default: 'latest' },
+    push: { type: 'boolean', default: false },
+    'dry-run': { type: 'boolean', default: false },
+  },
+})
 const unknown = wanted.filter((n) => !all.includes(n))
 if (unknown.length) {
   console.error(`build: no such function: ${unknown.join(', ')} (there are ${all.join(', ')})`)
@@ -49,4 +62,21 @@ for (const name of names) {
   const size = (await stat(join(out, 'index.mjs'))).size
   const extra = await Promise.all(workers.map(async (w) => `${w} ${kb((await stat(join(out, w))).size).trim()}`))
   console.log(`build: dist/${name}/index.mjs ${kb(size)}${extra.length ? `  (+ ${extra.join(', ')})` : ''}`)
+}
+
+// Images: the Dockerfile bundles again inside the build, so an image never depends on a local dist/.
+if (flags.registry) {
+  const registry = flags.registry.replace(/\/+$/, '')
+  for (const name of names) {
+    const image = `${registry}/${name}:${flags.tag}`
+    const commands = [['docker', 'build', '--build-arg', `FUNCTION=${name}`, '-t', image, '.']]
+    if (flags.push) commands.push(['docker', 'push', image])
+    for (const [cmd, ...args] of commands) {
+      console.log(`build: ${[cmd, ...args].join(' ')}`)
+      if (!flags['dry-run']) execFileSync(cmd, args, { cwd: root, stdio: 'inherit' })
+    }
+  }
+} else if (flags.push || flags['dry-run']) {
+  console.error('build: --push and --dry-run need --registry')
+  process.exit(2)
 }

@@ -18,4 +18,6 @@ export const functions: readonly FunctionInfo[] = [
   { name: 'cart', schema: 'cart', group: 'cart' },
   { name: 'order', schema: 'orders', group: 'orders' },
   { name: 'payment', schema: 'payment', group: 'payments' },
+  // Every Trigger's dead-letter sink; internal only.
+  { name: 'dead-letter', schema: 'deadletter' },
 ]

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, expect, inject, it } from 'vitest'
 import { quietLog, testPool } from '../test/support.ts'
+import { createPool } from './db.ts'
 import { migrate } from './migrate.ts'
 
 const pool = testPool()
@@ -62,5 +63,27 @@ describe('migrate', () => {
     const results = await Promise.all(Array.from({ length: 4 }, () => migrate(pool, { schema, dir, log: quietLog })))
     expect(results.flat()).toHaveLength(2)
     expect((await pool.query(`SELECT count(*)::int AS n FROM ${schema}.things`)).rows[0].n).toBe(1)
+  })
+})
+
+describe('migrate as a function’s own role', () => {
+  // On a cluster each function connects as a role that owns its schema and nothing more.
+  it.runIf(inject('realPostgres'))('migrates a schema the role owns without the right to create schemas', async () => {
+    const schema = schemaName()
+    const role = `r_${schema}`
+    await pool.query(`CREATE ROLE ${role} LOGIN`)
+    await pool.query(`CREATE SCHEMA ${schema} AUTHORIZATION ${role}`)
+    const url = new URL(inject('databaseUrl'))
+    url.username = role
+    const own = createPool({ connectionString: url.href, applicationName: 't', log: quietLog })
+    try {
+      const dir = await fixture({ '001_create_things.sql': `CREATE TABLE ${schema}.things (id int);` })
+      expect(await migrate(own, { schema, dir, log: quietLog })).toEqual(['001_create_things.sql'])
+      await expect(own.query(`CREATE SCHEMA ${schema}_other`)).rejects.toThrow(/permission denied/)
+    } finally {
+      await own.end()
+      await pool.query(`DROP SCHEMA ${schema} CASCADE`)
+      await pool.query(`DROP ROLE ${role}`)
+    }
   })
 })

@@ -51,7 +51,10 @@ export async function migrate(pool: Pool, { schema, dir, log }: MigrateOptions):
   try {
     // Session-level lock on its own client, held across the per-file transactions below.
     await lock.query('SELECT pg_advisory_lock(hashtext($1))', [`shop.migrate.${schema}`])
-    await lock.query(`CREATE SCHEMA IF NOT EXISTS ${schema}`)
+    // Checked first: a function's own role owns its schema but may not create schemas, and
+    // PostgreSQL refuses even CREATE SCHEMA IF NOT EXISTS without that right.
+    const { rowCount } = await lock.query('SELECT 1 FROM pg_namespace WHERE nspname = $1', [schema])
+    if (!rowCount) await lock.query(`CREATE SCHEMA ${schema}`)
     await lock.query(`CREATE TABLE IF NOT EXISTS ${schema}.schema_migrations (
       version integer PRIMARY KEY,
       name text NOT NULL,

@@ -1,0 +1,188 @@
+/**
+ * The dead-letter function: every Trigger's deadLetterSink. It keeps each CloudEvent that ran out
+ * of retries, with the broker's `knativeerror*` extensions, so nothing is lost without a trace.
+ * It takes any type, so it parses events itself instead of using `onEvent` (one fixed type).
+ */
+import { HTTP, type CloudEventV1 } from 'cloudevents'
+import type { Context } from 'hono'
+import { Counter } from 'prom-client'
+import * as v from 'valibot'
+import type { Pool } from '../../shared/db.ts'
+import { badRequest, problemResponse, type FieldError } from '../../shared/errors.ts'
+import { createApp } from '../../shared/http.ts'
+import type { LogFields, Logger } from '../../shared/log.ts'
+import type { Metrics } from '../../shared/metrics.ts'
+import { Page, fieldErrors, validate } from '../../shared/validate.ts'
+
+const Required = v.pipe(v.string('is required'), v.nonEmpty('is required'))
+// The broker's extensions fill their columns when they make sense; the raw values stay in `extensions`.
+const lenient = <S extends v.GenericSchema>(schema: S) => v.fallback(v.optional(schema), undefined)
+const HttpStatus = v.pipe(v.union([v.string(), v.number()]), v.transform(String), v.regex(/^\d{3}$/), v.transform(Number))
+
+// What the SDK parsed. Only the identity is required: the sink keeps anything it can name.
+const DeadLetter = v.looseObject({
+  id: Required,
+  source: Required,
+  type: Required,
+  specversion: v.string(),
+  subject: v.optional(v.string('must be a string')),
+  time: v.optional(v.string()),
+  datacontenttype: v.optional(v.string('must be a string')),
+  dataschema: v.optional(v.string('must be a string')),
+  data: v.unknown(),
+  data_base64: v.optional(v.string()),
+  knativeerrordest: lenient(v.string()),
+  knativeerrorcode: lenient(HttpStatus),
+  knativeerrordata: lenient(v.string()),
+})
+type DeadLetter = v.InferOutput<typeof DeadLetter>
+
+// The attributes with columns of their own (and those of spec 0.3, which the SDK also reads);
+// every other key is an extension.
+const ATTRIBUTES = new Set(['specversion', 'id', 'source', 'type', 'subject', 'time', 'datacontenttype', 'dataschema',
+  'data', 'data_base64', 'datacontentencoding', 'schemaurl'])
+
+const ListQuery = v.strictObject({
+  ...Page,
+  type: v.optional(v.pipe(v.string(), v.trim(), v.nonEmpty('must not be empty'), v.maxLength(200, 'must be at most 200 characters'))),
+})
+
+const COLUMNS = `id, source, type, specversion, subject, "time", datacontenttype, dataschema, data, data_text, data_base64,
+  extensions, error_dest, error_code, error_data, received_at, deliveries`
+
+const JSON_TYPE = /^application\/([\w.-]+\+)?json\s*(;|$)/i
+// A binary-mode body is text unless its bytes are not UTF-8; then it stays bytes (data_base64).
+const utf8 = new TextDecoder('utf-8', { fatal: true })
+
+/** Logs why a request is refused (with `fields`) and makes the 400 to throw. */
+type Reject = (detail: string, fields?: LogFields & { errors?: FieldError[] }) => Error
+
+type DeadLetterDeps = { pool: Pool; log: Logger; metrics: Metrics }
+
+export function deadLetterApp({ pool, log, metrics }: DeadLetterDeps) {
+  const app = createApp({ log, metrics, pool })
+  const deadLettered = new Counter({
+    name: 'events_dead_lettered_total',
+    help: 'CloudEvents the brokers dead-lettered, by type (each counted once, however often redelivered).',
+    labelNames: ['type'] as const,
+    registers: [metrics.registry],
+  })
+
+  // The broker acks a 400 and the request is gone: this line is all that remains of it.
+  const reject: Reject = (detail, { errors, ...fields } = {}) => {
+    log.warn('dead letter rejected', { ...fields, detail, errors })
+    return badRequest(detail, errors)
+  }
+
+  app.post('/', async (c) => {
+    const { event, extensions } = await readEvent(c, reject)
+    const ids = { type: event.type, id: event.id, source: event.source }
+    const data = dataColumns(event)
+    let deliveries: number
+    try {
+      const { rows } = await pool.query<{ deliveries: number }>({
+        name: 'deadletter-store',
+        text: `INSERT INTO deadletter.events (source, id, type, specversion, subject, "time", datacontenttype, dataschema,
+                 data, data_text, data_base64, extensions, error_dest, error_code, error_data)
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb, $10, $11, $12::jsonb, $13, $14, $15)
+               ON CONFLICT (source, id) DO UPDATE SET deliveries = deadletter.events.deliveries + 1
+               RETURNING deliveries`,
+        values: [event.source, event.id, event.type, event.specversion, event.subject ?? null, event.time ?? null,
+          event.datacontenttype ?? null, event.dataschema ?? null, data.json, data.text, data.base64,
+          JSON.stringify(extensions), event.knativeerrordest ?? null, event.knativeerrorcode ?? null, event.knativeerrordata ?? null],
+      })
+      deliveries = rows[0]!.deliveries
+    } catch (err) {
+      // Data PostgreSQL can never store (a NUL character in text or JSON): retrying cannot help,
+      // so it is counted and logged here, and the broker drops it.
+      if (pgErrorClass(err) === '22') {
+        deadLettered.inc({ type: event.type })
+        throw reject(`this event cannot be stored: ${err instanceof Error ? err.message : String(err)}`, ids)
+      }
+      // Anything else is transient: a 5xx makes the broker deliver the dead letter again.
+      log.error('dead letter not stored; the broker will retry it', { ...ids, err })
+      return problemResponse(c, 503, 'the dead letter could not be stored now; retry it')
+    }
+    // A redelivery is the same dead letter: count it once.
+    if (deliveries === 1) deadLettered.inc({ type: event.type })
+    log.warn('event dead-lettered', {
+      ...ids,
+      knativeerrordest: extensions.knativeerrordest,
+      knativeerrorcode: extensions.knativeerrorcode,
+      deliveries,
+    })
+    return c.body(null, 204)
+  })
+
+  // The operator's view. Not under /api, so the ingress never routes it.
+  app.get('/events', validate('query', ListQuery), async (c) => {
+    const { limit, offset, type } = c.req.valid('query')
+    const [page, count] = await Promise.all([
+      pool.query({
+        name: 'deadletter-list',
+        text: `SELECT ${COLUMNS} FROM deadletter.events WHERE $1::text IS NULL OR type = $1
+               ORDER BY received_at DESC, source DESC, id DESC LIMIT $2 OFFSET $3`,
+        values: [type ?? null, limit, offset],
+      }),
+      pool.query<{ total: number }>({
+        name: 'deadletter-count',
+        text: 'SELECT count(*)::int AS total FROM deadletter.events WHERE $1::text IS NULL OR type = $1',
+        values: [type ?? null],
+      }),
+    ])
+    return c.json({ items: page.rows, total: count.rows[0]!.total, limit, offset })
+  })
+
+  return app
+}
+
+/** One CloudEvent, binary or structured, as the SDK reads it, and its extensions; anything else is a 400. */
+async function readEvent(c: Context, reject: Reject): Promise<{ event: DeadLetter; extensions: Record<string, unknown> }> {
+  const headers = Object.fromEntries(c.req.raw.headers.entries())
+  const bytes = new Uint8Array(await c.req.arrayBuffer())
+  let body: string | Buffer
+  try {
+    body = utf8.decode(bytes)
+  } catch {
+    body = Buffer.from(bytes)
+  }
+  let parsed: CloudEventV1<unknown> | CloudEventV1<unknown>[]
+  try {
+    parsed = HTTP.toEvent({ headers, body })
+  } catch (err) {
+    throw reject(`not a CloudEvent: ${err instanceof Error ? err.message : String(err)}`)
+  }
+  if (Array.isArray(parsed)) throw reject('a batch of CloudEvents is not accepted here; send one event per request')
+  // The SDK reads leniently (it would even make up an id for a structured event without one; a
+  // broker never sends such an event): the schema insists on what a dead letter is keyed by.
+  const event = v.safeParse(DeadLetter, parsed)
+  if (!event.success) throw reject('not a valid CloudEvent', { errors: fieldErrors(event.issues) })
+  // As received, before the schema read the broker's extensions into columns.
+  const extensions = Object.fromEntries(Object.entries(parsed).filter(([key, value]) => !ATTRIBUTES.has(key) && value !== undefined))
+  return { event: event.output, extensions }
+}
+
+/** The data in exactly one of `data` (JSON text), `data_text` or `data_base64`, or none. */
+function dataColumns({ data, data_base64, datacontenttype }: DeadLetter) {
+  const none = { json: null, text: null, base64: null }
+  if (data_base64 !== undefined) return { ...none, base64: data_base64 }
+  // An empty binary-mode body is an event without data (the SDK reads it as '').
+  if (data === undefined || data === '') return none
+  if (typeof data !== 'string') return { ...none, json: JSON.stringify(data) }
+  // A string is JSON only when the event says so and it parses; otherwise it is kept as text.
+  if (datacontenttype && JSON_TYPE.test(datacontenttype) && parsesAsJson(data)) return { ...none, json: data }
+  return { ...none, text: data }
+}
+
+const parsesAsJson = (s: string) => {
+  try {
+    JSON.parse(s)
+    return true
+  } catch {
+    return false
+  }
+}
+
+/** The SQLSTATE class (its first two characters) of a PostgreSQL error, if it is one. */
+const pgErrorClass = (err: unknown) =>
+  typeof err === 'object' && err !== null && 'code' in err && typeof err.code === 'string' ? err.code.slice(0, 2) : undefined

@@ -1,0 +1,66 @@
+import { createServer, type Server } from 'node:http'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { functions } from '../../functions/catalog.ts'
+import { loadIngressRoutes, matchRoute, startIngress, type Route } from './ingress.ts'
+
+const dir = new URL('../infra', import.meta.url).pathname
+
+describe('loadIngressRoutes', () => {
+  it('routes each public function’s /api/<group> to its service, and nothing else', async () => {
+    const routes = await loadIngressRoutes(dir)
+    const expected = functions.filter((f) => f.group).map((f) => ({ prefix: `/api/${f.group}`, service: f.name }))
+    expect(routes.map(({ prefix, service }) => ({ prefix, service })).sort((a, b) => a.prefix.localeCompare(b.prefix))).toEqual(
+      expected.sort((a, b) => a.prefix.localeCompare(b.prefix)),
+    )
+  })
+
+  it('matches whole path segments only', async () => {
+    const routes = await loadIngressRoutes(dir)
+    expect(matchRoute(routes, '/api/cart')?.service).toBe('cart')
+    expect(matchRoute(routes, '/api/cart/items/1')?.service).toBe('cart')
+    expect(matchRoute(routes, '/api/carts')).toBeUndefined()
+    expect(matchRoute(routes, '/events/order.created')).toBeUndefined()
+    expect(matchRoute(routes, '/internal/outbox/flush')).toBeUndefined()
+  })
+})
+
+describe('startIngress', () => {
+  let upstream: Server
+  let ingress: Awaited<ReturnType<typeof startIngress>>
+  const seen: { url?: string; host?: string; forwarded?: string; body: string }[] = []
+
+  beforeAll(async () => {
+    upstream = createServer((req, res) => {
+      let body = ''
+      req.on('data', (c) => (body += c))
+      req.on('end', () => {
+        seen.push({ url: req.url, host: req.headers.host, forwarded: req.headers['x-forwarded-host'] as string, body })
+        res.writeHead(201, { 'Content-Type': 'application/json', 'X-Upstream': 'yes' })
+        res.end(JSON.stringify({ ok: true }))
+      })
+    })
+    await new Promise<void>((r) => upstream.listen(0, '127.0.0.1', r))
+    const port = (upstream.address() as { port: number }).port
+    const routes: Route[] = [{ prefix: '/api/things', service: 'things', ingress: 'things' }, { prefix: '/api/down', service: 'down', ingress: 'down' }]
+    ingress = await startIngress({ routes, port: 0, resolve: (s) => (s === 'things' ? `http://127.0.0.1:${port}` : undefined) })
+  })
+  afterAll(async () => {
+    await ingress.stop()
+    upstream.close()
+  })
+
+  it('proxies method, path, query, body, status and headers, keeping the prefix', async () => {
+    const res = await fetch(`${ingress.url}/api/things/42?x=1`, { method: 'POST', body: 'hello', headers: { 'Content-Type': 'text/plain' } })
+    expect(res.status).toBe(201)
+    expect(res.headers.get('X-Upstream')).toBe('yes')
+    expect(seen.at(-1)).toMatchObject({ url: '/api/things/42?x=1', body: 'hello' })
+    expect(seen.at(-1)?.forwarded).toBe(new URL(ingress.url).host)
+  })
+
+  it('answers a 404 problem for a path no Ingress routes, and 503 for a service that is down', async () => {
+    const res = await fetch(`${ingress.url}/events/order.created`, { method: 'POST' })
+    expect(res.status).toBe(404)
+    expect(res.headers.get('Content-Type')).toBe('application/problem+json')
+    expect((await fetch(`${ingress.url}/api/down`)).status).toBe(503)
+  })
+})

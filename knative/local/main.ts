@@ -1,0 +1,85 @@
+/**
+ * `npm start`: the whole shop on this machine. The only place the local runner reads the
+ * environment.
+ */
+import { fileURLToPath } from 'node:url'
+import * as v from 'valibot'
+import { ConfigError, enumVar, intVar, loadConfig, optionalUrlVar, stringVar } from '../../shared/config.ts'
+import { humanOutput } from './processes.ts'
+import { startShop } from './runner.ts'
+
+const RunnerEnv = v.object({
+  INGRESS_PORT: intVar(8080, 0, 65535),
+  FUNCTION_PORT_BASE: intVar(8081, 0, 65000),
+  DATA_DIR: stringVar('.data'),
+  DEMO_CATALOG: enumVar(['on', 'off'], 'on'),
+  DATABASE_URL: optionalUrlVar(['postgres:', 'postgresql:']),
+  AMQP_URL: optionalUrlVar(['amqp:', 'amqps:']),
+  ADMIN_EMAIL: stringVar('admin@shop.local'),
+  ADMIN_PASSWORD: v.optional(v.pipe(v.string(), v.minLength(8, 'must be at least 8 characters'))),
+})
+
+// What the runner hands on to the functions untouched, when set.
+const PASSED_ON = ['PAYMENT_SUCCESS_RATE', 'PAYMENT_DELAY_MS', 'BCRYPT_COST', 'BCRYPT_THREADS', 'LOG_LEVEL', 'JWT_ISSUER', 'JWT_AUDIENCE', 'DATABASE_POOL_MAX']
+
+const root = fileURLToPath(new URL('../..', import.meta.url))
+const output = humanOutput()
+const say = (line: string) => output('shop', line)
+
+async function run() {
+  const config = loadConfig(RunnerEnv, process.env)
+  const functionEnv = Object.fromEntries(PASSED_ON.flatMap((k) => (process.env[k] ? [[k, process.env[k]!]] : [])))
+  const shop = await startShop({
+    root,
+    ingressPort: config.INGRESS_PORT,
+    functionPortBase: config.FUNCTION_PORT_BASE,
+    dataDir: config.DATA_DIR,
+    databaseUrl: config.DATABASE_URL,
+    amqpUrl: config.AMQP_URL,
+    demoCatalog: config.DEMO_CATALOG === 'on',
+    adminEmail: config.ADMIN_EMAIL,
+    adminPassword: config.ADMIN_PASSWORD,
+    functionEnv,
+    output,
+  })
+
+  const lines = [
+    '',
+    `The shop is up: ${shop.ingressUrl}/api/products`,
+    '',
+    ...Object.entries(shop.functions).map(([name, url]) => `  ${name.padEnd(12)} ${url}`),
+    ...Object.entries(shop.brokers).map(([name, url]) => `  broker ${name.padEnd(5)} ${url}`),
+    '',
+    `  database     ${shop.database}`,
+    `  broker       ${shop.broker}`,
+    `  admin        ${shop.admin.email} / ${shop.admin.password}`,
+    '',
+    'Ctrl-C stops everything.',
+    '',
+  ]
+  for (const line of lines) say(line)
+
+  let stopping = false
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.on(signal, () => {
+      if (stopping) return process.exit(130)
+      stopping = true
+      say(`${signal}: stopping (again to force)`)
+      shop.stop().then(
+        () => {
+          say('stopped')
+          process.exit(0)
+        },
+        (err: unknown) => {
+          say(`stop failed: ${String(err)}`)
+          process.exit(1)
+        },
+      )
+    })
+  }
+}
+
+run().catch((err: unknown) => {
+  say(err instanceof ConfigError ? err.message : `failed to start: ${err instanceof Error ? err.message : String(err)}`)
+  process.exit(1)
+})

@@ -1,0 +1,192 @@
+/**
+ * The whole shop on one machine: what Knative Serving, the ingress and the brokers do on a
+ * cluster, played by local processes. Each function runs its own bundle as its own process; the
+ * ingress and the broker read the same manifests a cluster applies.
+ */
+import { randomBytes } from 'node:crypto'
+import { execFile } from 'node:child_process'
+import { existsSync } from 'node:fs'
+import { mkdir, readFile, readdir, stat, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { promisify } from 'node:util'
+import { startLocalBroker } from '../../eventing/local/broker.ts'
+import { functions } from '../../functions/catalog.ts'
+import { generateSigningKey, publicJwkOf, PrivateJwk } from '../../shared/auth.ts'
+import { createLogger } from '../../shared/log.ts'
+import { demoCatalog } from './demo-catalog.ts'
+import { startEmbeddedPostgres } from './embedded-postgres.ts'
+import { loadIngressRoutes, startIngress } from './ingress.ts'
+import { freePort, startFunctionProcess, type FunctionProcess, type Output } from './processes.ts'
+import * as v from 'valibot'
+
+export type ShopOptions = {
+  /** The repository root (where build.mjs, dist/ and the manifests are). */
+  root: string
+  ingressPort: number
+  /** auth gets this port, then product, cart, order, payment, dead-letter; 0 = free ports. */
+  functionPortBase: number
+  dataDir: string
+  databaseUrl?: string
+  /** Whether that database gives each connection its own session (not so for PGlite). */
+  namedStatements?: boolean
+  amqpUrl?: string
+  demoCatalog: boolean
+  adminEmail: string
+  adminPassword?: string
+  /** Passed to every function as it is (PAYMENT_DELAY_MS, BCRYPT_COST, LOG_LEVEL, …). */
+  functionEnv: Record<string, string>
+  /** Names the broker's exchanges and queues (`b.<namespace>.<broker>`); tests use their own. */
+  brokerNamespace?: string
+  /** PingSource schedules by name, instead of the manifests' (see eventing/local). */
+  pingSchedules?: Record<string, string>
+  output: Output
+}
+
+export type Shop = Awaited<ReturnType<typeof startShop>>
+
+export async function startShop(o: ShopOptions) {
+  const say = (line: string) => o.output('shop', line)
+  const stops: (() => Promise<void>)[] = []
+  const stop = async () => {
+    // The reverse of starting: ingress first, database last.
+    for (const s of stops.reverse()) await s().catch((err: unknown) => say(`stop failed: ${String(err)}`))
+    stops.length = 0
+  }
+  try {
+    await mkdir(o.dataDir, { recursive: true })
+    await buildIfStale(o.root, say)
+
+    let databaseUrl = o.databaseUrl
+    const embedded = !databaseUrl
+    if (!databaseUrl) {
+      say(`no DATABASE_URL: starting an embedded PostgreSQL (PGlite) with its data in ${join(o.dataDir, 'pgdata')}`)
+      const db = await startEmbeddedPostgres({ dataDir: join(o.dataDir, 'pgdata') })
+      stops.push(db.stop)
+      databaseUrl = db.url
+    }
+
+    const privateJwk = await keptSigningKey(o.dataDir)
+    const adminPassword = o.adminPassword ?? (await keptSecret(join(o.dataDir, 'admin-password')))
+
+    const names = functions.map((f) => f.name)
+    const ports = await Promise.all(names.map((_, i) => (o.functionPortBase ? o.functionPortBase + i : freePort())))
+    const urls = Object.fromEntries(names.map((n, i) => [n, `http://127.0.0.1:${ports[i]}`]))
+    const running = new Map<string, FunctionProcess>()
+
+    const broker = await startLocalBroker({
+      manifestsDir: join(o.root, 'eventing'),
+      amqpUrl: o.amqpUrl,
+      resolve: (service) => (running.has(service) ? urls[service] : undefined),
+      log: createLogger({ name: 'broker', write: (line) => o.output('broker', line) }),
+      pingSchedules: o.pingSchedules,
+      namespace: o.brokerNamespace,
+    })
+    stops.push(broker.stop)
+    if (broker.mode === 'memory') say('no AMQP_URL: the broker keeps its queues in memory; events not yet delivered are lost on exit')
+
+    const common = {
+      ...o.functionEnv,
+      DATABASE_URL: databaseUrl,
+      // PGlite is one session: server-side named statements would collide between connections.
+      DATABASE_NAMED_STATEMENTS: (o.namedStatements ?? !embedded) ? 'on' : 'off',
+      JWT_PUBLIC_KEYS: JSON.stringify({ keys: [publicJwkOf(privateJwk)] }),
+    }
+    const envOf = (name: string): Record<string, string> => {
+      const sink = broker.sinkFor(name)
+      return {
+        ...common,
+        ...(name === 'auth' ? { JWT_PRIVATE_KEY: JSON.stringify(privateJwk), ADMIN_EMAIL: o.adminEmail, ADMIN_PASSWORD: adminPassword } : {}),
+        ...(name === 'cart' || name === 'order' ? { PRODUCT_URL: urls.product! } : {}),
+        ...(sink ? { K_SINK: sink } : {}),
+      }
+    }
+    // All at once: every URL is known already, and each migrates its own schema under a lock.
+    await Promise.all(
+      names.map(async (name, i) => {
+        const fn = await startFunctionProcess({ root: o.root, name, port: ports[i]!, env: envOf(name), output: o.output })
+        running.set(name, fn)
+        stops.push(fn.stop)
+      }),
+    )
+
+    const ingress = await startIngress({
+      routes: await loadIngressRoutes(join(o.root, 'knative', 'infra')),
+      resolve: (service) => (running.has(service) ? urls[service] : undefined),
+      port: o.ingressPort,
+    })
+    stops.push(ingress.stop)
+
+    const admin = { email: o.adminEmail, password: adminPassword }
+    if (o.demoCatalog) await loadDemoCatalog(ingress.url, admin, say)
+
+    return {
+      ingressUrl: ingress.url,
+      functions: urls,
+      database: embedded ? `embedded PostgreSQL (PGlite) in ${join(o.dataDir, 'pgdata')}` : redact(databaseUrl),
+      broker: broker.mode === 'rabbitmq' ? `RabbitMQ at ${redact(o.amqpUrl ?? '')}` : 'in memory',
+      brokers: broker.brokers,
+      admin,
+      stop,
+    }
+  } catch (err) {
+    await stop()
+    throw err
+  }
+}
+
+const redact = (url: string) => url.replace(/\/\/([^:@/]+):[^@/]*@/, '//$1:***@')
+
+/** Builds the bundles when one is missing or older than the sources. */
+async function buildIfStale(root: string, say: (line: string) => void) {
+  const newest = async (dir: string): Promise<number> => {
+    let max = 0
+    for (const entry of await readdir(dir, { withFileTypes: true })) {
+      const path = join(dir, entry.name)
+      if (entry.isDirectory()) max = Math.max(max, await newest(path))
+      else if (!entry.name.endsWith('.test.ts')) max = Math.max(max, (await stat(path)).mtimeMs)
+    }
+    return max
+  }
+  const sources = Math.max(await newest(join(root, 'functions')), await newest(join(root, 'shared')))
+  const bundles = functions.map((f) => f.name).map((n) => join(root, 'dist', n, 'index.mjs'))
+  const built = await Promise.all(bundles.map((b) => (existsSync(b) ? stat(b).then((s) => s.mtimeMs) : 0)))
+  if (Math.min(...built) > sources) return
+  say('building the function bundles (node build.mjs)')
+  const { stdout } = await promisify(execFile)(process.execPath, ['build.mjs'], { cwd: root })
+  for (const line of stdout.trim().split('\n')) say(line)
+}
+
+/** One signing key for the whole stack, kept in DATA_DIR so tokens survive a restart. */
+async function keptSigningKey(dataDir: string): Promise<PrivateJwk> {
+  const file = join(dataDir, 'jwt-private-key.json')
+  if (existsSync(file)) return v.parse(PrivateJwk, JSON.parse(await readFile(file, 'utf8')))
+  const { privateJwk } = await generateSigningKey()
+  await writeFile(file, JSON.stringify(privateJwk), { mode: 0o600 })
+  return privateJwk
+}
+
+/** A random secret made on first start and kept in `file`. */
+async function keptSecret(file: string): Promise<string> {
+  if (existsSync(file)) return (await readFile(file, 'utf8')).trim()
+  const secret = randomBytes(12).toString('base64url')
+  await writeFile(file, secret + '\n', { mode: 0o600 })
+  return secret
+}
+
+/** On first start (an empty catalog), a few products to shop for, created through the API. */
+async function loadDemoCatalog(base: string, admin: { email: string; password: string }, say: (line: string) => void) {
+  const list = (await (await fetch(`${base}/api/products?limit=1`)).json()) as { total: number }
+  if (list.total > 0) return
+  const login = await fetch(`${base}/api/auth/login`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(admin) })
+  if (!login.ok) throw new Error(`the demo catalog needs the admin login, which answered ${login.status}`)
+  const { token } = (await login.json()) as { token: string }
+  for (const product of demoCatalog) {
+    const res = await fetch(`${base}/api/products`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json', Authorization: `Bearer ${token}` },
+      body: JSON.stringify(product),
+    })
+    if (!res.ok) throw new Error(`creating the demo product ${product.name} answered ${res.status}`)
+  }
+  say(`loaded the demo catalog: ${demoCatalog.length} products (DEMO_CATALOG=off skips this)`)
+}

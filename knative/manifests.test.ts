@@ -1,0 +1,262 @@
+/**
+ * The cluster manifests, checked offline: kustomize renders them, every object validates against
+ * its schema (kubernetes-models, @kubernetes-models/knative, the RabbitMQ CRDs' schemas kept in
+ * knative/schemas), and our own checks hold the Knative rules that schemas miss.
+ */
+import { execFileSync } from 'node:child_process'
+import { readFileSync } from 'node:fs'
+import { createRequire } from 'node:module'
+import { Ajv } from 'ajv'
+import { beforeAll, describe, expect, it } from 'vitest'
+import { parseAllDocuments } from 'yaml'
+import { functions } from '../functions/catalog.ts'
+
+const require = createRequire(import.meta.url)
+const root = new URL('..', import.meta.url).pathname
+type K8s = { apiVersion: string; kind: string; metadata: { name: string; namespace?: string; labels?: Record<string, string>; annotations?: Record<string, string> }; spec?: any; data?: Record<string, string> }
+
+function kustomize(dir: string): K8s[] {
+  let out: string
+  try {
+    out = execFileSync('kubectl', ['kustomize', `${root}${dir}`], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] })
+  } catch (err) {
+    const e = err as { code?: string; stderr?: string }
+    if (e.code === 'ENOENT') throw new Error('kubectl is missing: the offline checks need kubectl (with kustomize v5) on the PATH')
+    throw new Error(`kubectl kustomize ${dir} failed: ${e.stderr}`)
+  }
+  return parseAllDocuments(out).map((d) => d.toJS() as K8s)
+}
+
+let knative: K8s[]
+let eventing: K8s[]
+beforeAll(() => {
+  knative = kustomize('knative')
+  eventing = kustomize('eventing')
+})
+const all = () => [...knative, ...eventing]
+const ofKind = (objects: K8s[], kind: string, group?: string) => objects.filter((o) => o.kind === kind && (!group || o.apiVersion.startsWith(group)))
+const ksvcs = () => ofKind(knative, 'Service', 'serving.knative.dev/')
+const triggers = () => ofKind(eventing, 'Trigger')
+const brokers = () => ofKind(eventing, 'Broker')
+
+const crdSchemas: Record<string, string> = {
+  'eventing.knative.dev/v1alpha1/RabbitmqBrokerConfig': 'knative/schemas/rabbitmqbrokerconfig.json',
+  'rabbitmq.com/v1beta1/RabbitmqCluster': 'knative/schemas/rabbitmqcluster.json',
+}
+
+/** The model class of a kind: Knative kinds from @kubernetes-models/knative, the rest from kubernetes-models. */
+function model(o: K8s): { validate(): void } {
+  const [group, version] = o.apiVersion.includes('/') ? o.apiVersion.split('/') : ['v1', o.apiVersion]
+  const knativeGroups = ['serving.knative.dev', 'eventing.knative.dev', 'sources.knative.dev', 'messaging.knative.dev']
+  const path = knativeGroups.includes(group!) ? `@kubernetes-models/knative/${group}/${version}/${o.kind}` : group === 'v1' ? `kubernetes-models/v1/${o.kind}` : `kubernetes-models/${group}/${version}/${o.kind}`
+  const Kind = require(path)[o.kind]
+  return new Kind(o)
+}
+
+describe('rendering', () => {
+  it('renders knative/ and eventing/ with kustomize, all in namespace shop', () => {
+    expect(knative.length).toBeGreaterThan(10)
+    expect(eventing.length).toBeGreaterThan(5)
+    for (const o of all()) if (o.kind !== 'Namespace' && !o.kind.startsWith('Cluster')) expect(o.metadata.namespace, `${o.kind}/${o.metadata.name}`).toBe('shop')
+  })
+
+  it('gives no Knative Service a selector (what commonLabels would do)', () => {
+    for (const s of ksvcs()) expect(s.spec.selector, s.metadata.name).toBeUndefined()
+  })
+})
+
+describe('schemas', () => {
+  it('validates every object against its schema', () => {
+    const ajv = new Ajv({ strict: false, allErrors: true })
+    const problems: string[] = []
+    for (const o of all()) {
+      const id = `${o.kind}/${o.metadata.name}`
+      const crd = crdSchemas[`${o.apiVersion}/${o.kind}`]
+      if (crd) {
+        const validate = ajv.compile(JSON.parse(readFileSync(`${root}${crd}`, 'utf8')))
+        if (!validate(o)) problems.push(`${id}: ${ajv.errorsText(validate.errors)}`)
+        continue
+      }
+      try {
+        model(o).validate()
+      } catch (err) {
+        problems.push(`${id}: ${(err as Error).message}`)
+      }
+    }
+    expect(problems).toEqual([])
+  })
+
+  it('catches a broken object (the check can fail)', () => {
+    const broken = structuredClone(ksvcs()[0]!)
+    broken.spec.template.spec.containerConcurrency = 'fifty'
+    expect(() => model(broken).validate()).toThrow(/containerConcurrency/)
+  })
+})
+
+const RESERVED_PORTS = [8012, 8013, 8022, 9090, 9091, 8008]
+const RESERVED_ENV = ['PORT', 'K_SERVICE', 'K_CONFIGURATION', 'K_REVISION']
+const int = (s: string | undefined) => (s !== undefined && /^\d+$/.test(s) ? Number(s) : NaN)
+
+describe('Knative Services', () => {
+  it('has one per function, the dead-letter sink included', () => {
+    expect(ksvcs().map((s) => s.metadata.name).sort()).toEqual(functions.map((f) => f.name).sort())
+  })
+
+  it('keeps each to one container port, not a reserved one, and no reserved env name', () => {
+    for (const s of ksvcs()) {
+      const containers = s.spec.template.spec.containers as any[]
+      const ports = containers.flatMap((c) => c.ports ?? [])
+      expect(ports, s.metadata.name).toHaveLength(1)
+      expect(RESERVED_PORTS).not.toContain(ports[0].containerPort)
+      expect(['', 'http1', 'h2c', undefined]).toContain(ports[0].name)
+      for (const c of containers) for (const e of c.env ?? []) expect(RESERVED_ENV, `${s.metadata.name} env ${e.name}`).not.toContain(e.name)
+      for (const c of containers) expect(c.lifecycle, s.metadata.name).toBeUndefined()
+    }
+  })
+
+  it('puts autoscaling annotations on the revision template only, with valid values', () => {
+    for (const s of ksvcs()) {
+      const own = Object.keys(s.metadata.annotations ?? {})
+      expect(own.filter((k) => k.startsWith('autoscaling.knative.dev/')), s.metadata.name).toEqual([])
+      const a = s.spec.template.metadata.annotations as Record<string, string>
+      const min = int(a['autoscaling.knative.dev/min-scale'])
+      const max = int(a['autoscaling.knative.dev/max-scale'])
+      expect(min).toBeGreaterThanOrEqual(0)
+      expect(max).toBeGreaterThanOrEqual(Math.max(min, 1))
+      expect(int(a['autoscaling.knative.dev/target'])).toBeGreaterThan(0)
+      expect(['concurrency', 'rps']).toContain(a['autoscaling.knative.dev/metric'])
+      for (const [k, val] of Object.entries(a)) expect(typeof val, `${s.metadata.name} ${k}`).toBe('string')
+      const cc = s.spec.template.spec.containerConcurrency
+      expect(Number.isInteger(cc) && cc >= 0 && cc <= 1000).toBe(true)
+      expect(s.spec.template.spec.timeoutSeconds).toBeLessThanOrEqual(600)
+    }
+  })
+
+  it('scales every function to zero but keeps the dead-letter sink warm', () => {
+    for (const s of ksvcs()) {
+      const min = int(s.spec.template.metadata.annotations['autoscaling.knative.dev/min-scale'])
+      if (s.metadata.name === 'dead-letter') expect(min).toBeGreaterThanOrEqual(1)
+      else expect(min, s.metadata.name).toBe(0)
+    }
+  })
+
+  it('lets Prometheus find each revision’s pods on the container port', () => {
+    for (const s of ksvcs()) {
+      const a = s.spec.template.metadata.annotations
+      expect(a['prometheus.io/scrape'], s.metadata.name).toBe('true')
+      expect(a['prometheus.io/path']).toBe('/metrics')
+      expect(int(a['prometheus.io/port'])).toBe(s.spec.template.spec.containers[0].ports[0].containerPort)
+    }
+  })
+
+  it('makes every function cluster-local, with MIGRATE=off, a readiness probe, no database-bound liveness probe, and limits', () => {
+    for (const s of ksvcs()) {
+      expect(s.metadata.labels?.['networking.knative.dev/visibility'], s.metadata.name).toBe('cluster-local')
+      const c = s.spec.template.spec.containers[0]
+      expect(c.env.find((e: { name: string }) => e.name === 'MIGRATE')?.value).toBe('off')
+      expect(c.readinessProbe?.httpGet?.path).toBe('/healthz')
+      if (c.readinessProbe.httpGet.port !== undefined) expect(c.readinessProbe.httpGet.port).toBe(c.ports[0].containerPort)
+      expect(c.livenessProbe?.httpGet?.path, s.metadata.name).not.toBe('/healthz')
+      expect(c.resources?.requests?.cpu && c.resources?.limits?.memory, s.metadata.name).toBeTruthy()
+    }
+  })
+
+  it('gives the private signing key to auth alone', () => {
+    const users = [...ksvcs(), ...ofKind(knative, 'Job')].flatMap((o) => {
+      const spec = o.kind === 'Job' ? o.spec.template.spec : o.spec.template.spec
+      return [...(spec.initContainers ?? []), ...spec.containers]
+        .filter((c: any) => (c.envFrom ?? []).some((f: any) => f.secretRef?.name === 'jwt-signing-key'))
+        .map((c: any) => `${o.kind}/${c.name}`)
+    })
+    expect(users.sort()).toEqual(['Job/migrate-auth', 'Service/auth'])
+  })
+})
+
+describe('Ingress', () => {
+  it('routes each public function by exactly one Ingress, and the dead-letter sink by none', () => {
+    const ingresses = ofKind(knative, 'Ingress')
+    const routed = ingresses.flatMap((i) => i.spec.rules.flatMap((r: any) => r.http.paths.map((p: any) => ({ path: p.path, pathType: p.pathType, service: p.backend.service.name, ingress: i }))))
+    for (const f of functions.filter((fn) => fn.group)) {
+      const routes = routed.filter((r) => r.service === f.name)
+      expect(routes, f.name).toHaveLength(1)
+      expect(routes[0]).toMatchObject({ path: `/api/${f.group}`, pathType: 'Prefix' })
+      const a = routes[0]!.ingress.metadata.annotations
+      expect(a['nginx.ingress.kubernetes.io/upstream-vhost']).toBe(`${f.name}.shop.svc.cluster.local`)
+      expect(a['nginx.ingress.kubernetes.io/rewrite-target']).toBeUndefined()
+      expect(a['nginx.ingress.kubernetes.io/proxy-body-size']).toBeTruthy()
+      expect(int(a['nginx.ingress.kubernetes.io/proxy-read-timeout'])).toBeGreaterThanOrEqual(30)
+    }
+    expect(routed.filter((r) => r.service === 'dead-letter')).toEqual([])
+    const auth = ingresses.find((i) => i.metadata.name === 'auth')!
+    expect(auth.metadata.annotations!['nginx.ingress.kubernetes.io/limit-rps']).toBeTruthy()
+  })
+})
+
+describe('Brokers and Triggers', () => {
+  const fullDelivery = (d: any, where: string) => {
+    expect(d, where).toBeTruthy()
+    expect(Number.isInteger(d.retry) && d.retry > 0, `${where} retry`).toBe(true)
+    expect(['exponential', 'linear'], `${where} backoffPolicy`).toContain(d.backoffPolicy)
+    expect(d.backoffDelay, `${where} backoffDelay`).toMatch(/^PT\d+(\.\d+)?S$/)
+    expect(d.timeout, `${where} timeout`).toMatch(/^PT\d+(\.\d+)?S$/)
+    expect(d.deadLetterSink?.ref, `${where} deadLetterSink`).toMatchObject({ apiVersion: 'serving.knative.dev/v1', kind: 'Service', name: 'dead-letter' })
+  }
+
+  it('makes orders and payments RabbitMQ Brokers with a full delivery spec', () => {
+    expect(brokers().map((b) => b.metadata.name).sort()).toEqual(['orders', 'payments'])
+    for (const b of brokers()) {
+      expect(b.metadata.annotations?.['eventing.knative.dev/broker.class']).toBe('RabbitMQBroker')
+      expect(b.spec.config).toMatchObject({ apiVersion: 'eventing.knative.dev/v1alpha1', kind: 'RabbitmqBrokerConfig' })
+      fullDelivery(b.spec.delivery, `Broker/${b.metadata.name}`)
+    }
+  })
+
+  it('filters every Trigger with spec.filter.attributes (never filters), with a full delivery to a real subscriber', () => {
+    const services = ksvcs().map((s) => s.metadata.name)
+    for (const t of triggers()) {
+      const id = `Trigger/${t.metadata.name}`
+      expect(t.spec.filters, id).toBeUndefined()
+      const attributes = t.spec.filter?.attributes as Record<string, string>
+      expect(attributes?.type, id).toBeTruthy()
+      for (const key of Object.keys(attributes)) expect(key, id).toMatch(/^[a-z][a-z0-9]*$/)
+      expect(['orders', 'payments']).toContain(t.spec.broker)
+      fullDelivery(t.spec.delivery, id)
+      expect(services).toContain(t.spec.subscriber.ref.name)
+      expect(t.spec.subscriber.uri).toBe(`/events/${attributes.type}`)
+      const parallelism = t.metadata.annotations?.['rabbitmq.eventing.knative.dev/parallelism']
+      if (parallelism !== undefined) expect(int(parallelism)).toBeGreaterThanOrEqual(1)
+      if (parallelism !== undefined) expect(int(parallelism)).toBeLessThanOrEqual(1000)
+    }
+  })
+
+  it('wires the event flow of DESIGN.md 4', () => {
+    const flow = triggers().map((t) => `${t.spec.broker}:${t.spec.filter.attributes.type}->${t.spec.subscriber.ref.name}`).sort()
+    expect(flow).toEqual(['orders:order.created->cart', 'orders:order.created->payment', 'payments:payment.status->order'])
+    const payment = triggers().find((t) => t.spec.subscriber.ref.name === 'payment')!
+    // Each payment holds its delivery ~2 s: without parallelism the Trigger carries 0.5 orders/s.
+    expect(int(payment.metadata.annotations?.['rabbitmq.eventing.knative.dev/parallelism'])).toBeGreaterThanOrEqual(10)
+    const seconds = (d: string) => Number(/^PT([\d.]+)S$/.exec(d)?.[1])
+    expect(seconds(payment.spec.delivery.timeout)).toBeGreaterThan(2)
+  })
+
+  it('binds order to the orders broker and payment to payments, and sweeps the outbox on a schedule', () => {
+    const bindings = ofKind(eventing, 'SinkBinding').map((b) => `${b.spec.subject.name}->${b.spec.sink.ref.name}`).sort()
+    expect(bindings).toEqual(['order->orders', 'payment->payments'])
+    const [ping] = ofKind(eventing, 'PingSource')
+    expect(ping?.spec.schedule).toMatch(/^(\S+\s+){4}\S+$/)
+    expect(ping?.spec.sink).toMatchObject({ ref: { kind: 'Service', name: 'order' }, uri: '/internal/outbox/flush' })
+  })
+})
+
+describe('ConfigMaps', () => {
+  it('hold no secret values', () => {
+    const suspicious = /(PASSWORD|SECRET|PRIVATE|TOKEN|_KEY|DATABASE_URL)$/i
+    for (const cm of ofKind(all(), 'ConfigMap')) {
+      for (const [key, value] of Object.entries(cm.data ?? {})) {
+        expect(suspicious.test(key), `ConfigMap/${cm.metadata.name} ${key}`).toBe(false)
+        expect(String(value), `ConfigMap/${cm.metadata.name} ${key}`).not.toMatch(/:\/\/[^/\s:@]+:[^@\s]+@/)
+        expect(String(value)).not.toMatch(/"d"\s*:\s*"/)
+      }
+    }
+  })
+})
