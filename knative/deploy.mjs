@@ -102,16 +102,17 @@ secret('grafana-admin', { password: secretValue() })
 if (opts['admin-email']) secret('shop-admin', { ADMIN_EMAIL: opts['admin-email'], ADMIN_PASSWORD: secretValue() })
 
 step('infrastructure: settings, PostgreSQL, Ingresses, monitoring; the migration Job is made anew')
-// Images of the Job come from --registry/--tag through a kustomize overlay.
-const overlay = join(work, 'infra')
-mkdirSync(overlay)
+// Images of the Job come from --registry/--tag through a kustomize overlay. It lives beside
+// infra/ (git-ignored): kustomize refuses a resource by absolute path.
+const overlay = join(root, 'knative/.deploy')
+mkdirSync(overlay, { recursive: true })
 writeFileSync(
   join(overlay, 'kustomization.yaml'),
   stringify({
     apiVersion: 'kustomize.config.k8s.io/v1beta1',
     kind: 'Kustomization',
-    resources: [join(root, 'knative/infra')],
-    images: functions.map((fn) => ({ name: `shop/${fn}`, newName: image(fn).split(':').slice(0, -1).join(':'), newTag: opts.tag })),
+    resources: ['../infra'],
+    images: functions.map((fn) => ({ name: `shop/${fn}`, newName: image(fn).slice(0, image(fn).lastIndexOf(':')), newTag: opts.tag })),
   }),
 )
 run('kubectl', ['-n', ns, 'delete', 'job', 'migrate', '--ignore-not-found'])

@@ -260,3 +260,52 @@ describe('ConfigMaps', () => {
     }
   })
 })
+
+describe('the deploy script', () => {
+  const dryRun = () =>
+    execFileSync('node', [`${root}knative/deploy.mjs`, '--registry', 'registry.example.com/shop', '--tag', '1.2.3', '--admin-email', 'ops@example.com', '--dry-run'], { encoding: 'utf8' })
+  const commands = () => dryRun().split('\n').filter((l) => l && !l.startsWith('#') && /^(kubectl|kn) /.test(l))
+
+  it('prints, in order: namespace, secrets, infrastructure with the Job made anew, eventing, then each Service through kn', () => {
+    const lines = commands()
+    const at = (re: RegExp) => lines.findIndex((l) => re.test(l))
+    const order = [
+      /^kubectl apply -f .*000-namespace\.yaml$/,
+      /^kubectl -n shop create secret generic jwt-signing-key /,
+      /^kubectl -n shop delete job migrate --ignore-not-found$/,
+      /^kubectl apply -k /,
+      /^kubectl -n shop wait --for=condition=complete job\/migrate/,
+      /^kubectl apply -k .*\/eventing$/,
+      /^kn service apply dead-letter /,
+      /^kn service apply payment /,
+      /^kn broker list -n shop$/,
+      /^kn trigger list -n shop$/,
+    ]
+    const positions = order.map(at)
+    expect(positions.every((p) => p >= 0), JSON.stringify(positions)).toBe(true)
+    expect([...positions].sort((a, b) => a - b)).toEqual(positions)
+  })
+
+  it('applies every Knative Service from its YAML with the registry’s image, and shows no secret value', () => {
+    const lines = commands().filter((l) => l.startsWith('kn service apply'))
+    expect(lines.map((l) => l.split(' ')[3]).sort()).toEqual(functions.map((f) => f.name).sort())
+    for (const l of lines) expect(l).toMatch(/ -n shop --filename \S+\.yaml --image registry\.example\.com\/shop\/[a-z-]+:1\.2\.3 /)
+    const out = dryRun()
+    expect(out).not.toMatch(/postgres:\/\/\w+:[^@\s<]+@/)
+    expect(out).not.toMatch(/"d":"/)
+    expect(out).toMatch(/The shop: http:\/\//)
+  })
+
+  it('gives the migration Job the registry’s images through its overlay', () => {
+    dryRun()
+    const job = kustomize('knative/.deploy').find((o) => o.kind === 'Job')!
+    const images = [...job.spec.template.spec.initContainers, ...job.spec.template.spec.containers].map((c: { image: string }) => c.image)
+    expect(images.sort()).toEqual(functions.map((f) => `registry.example.com/shop/${f.name}:1.2.3`).sort())
+  })
+
+  it('builds and pushes one image per function with build.mjs --registry', () => {
+    const out = execFileSync('node', [`${root}build.mjs`, 'product', '--registry', 'registry.example.com/shop', '--tag', '1.2.3', '--push', '--dry-run'], { encoding: 'utf8' })
+    expect(out).toContain('docker build --build-arg FUNCTION=product -t registry.example.com/shop/product:1.2.3 .')
+    expect(out).toContain('docker push registry.example.com/shop/product:1.2.3')
+  })
+})
