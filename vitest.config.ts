@@ -2,7 +2,7 @@ import { defineConfig } from 'vitest/config'
 
 export default defineConfig({
   test: {
-    include: ['{functions,shared,knative,eventing,test}/**/*.test.ts'],
+    include: ['{functions,shared,knative,eventing,test,bench}/**/*.test.ts'],
     globalSetup: ['test/global-setup.ts'],
     testTimeout: 20_000,
     hookTimeout: 30_000,

@@ -29,9 +29,24 @@ export function highestIn(bucket: number): number {
 
 export type Percentiles = { p50: number; p90: number; p99: number; max: number }
 
-export type Histogram = ReturnType<typeof createHistogram>
+export type Histogram = {
+  /** Records one latency in milliseconds (a fraction is fine; negative counts as 0). */
+  record(ms: number): void
+  readonly count: number
+  /** The latency (ms) that `p` percent of the recordings are at or under; 0 when empty. */
+  percentile(p: number): number
+  readonly max: number
+  readonly mean: number
+  /** p50, p90, p99 and the max, in ms. */
+  summary(): Percentiles
+  /** Adds another histogram's recordings to this one. */
+  merge(other: Histogram): void
+  forEachBucket(fn: (bucket: number, n: number) => void): void
+  readonly minUs: number
+  readonly sumUs: number
+}
 
-export function createHistogram() {
+export function createHistogram(): Histogram {
   let counts = new Float64Array(1024)
   let total = 0
   let maxUs = 0
@@ -48,7 +63,6 @@ export function createHistogram() {
   }
 
   return {
-    /** Records one latency in milliseconds (a fraction is fine; negative counts as 0). */
     record(ms: number) {
       const us = Math.min(LARGEST, Math.max(0, Math.round(ms * 1000)))
       add(bucketOf(us), 1)
@@ -60,7 +74,6 @@ export function createHistogram() {
     get count() {
       return total
     },
-    /** The latency (ms) that `p` percent of the recordings are at or under; 0 when empty. */
     percentile(p: number): number {
       if (total === 0) return 0
       // The nearest-rank definition: the smallest value with at least p % of recordings at or below it.
@@ -78,11 +91,9 @@ export function createHistogram() {
     get mean() {
       return total ? sumUs / total / 1000 : 0
     },
-    /** p50, p90, p99 and the max, in ms. */
     summary(): Percentiles {
       return { p50: this.percentile(50), p90: this.percentile(90), p99: this.percentile(99), max: this.max }
     },
-    /** Adds another histogram's recordings to this one. */
     merge(other: Histogram) {
       other.forEachBucket((bucket, n) => add(bucket, n))
       total += other.count

@@ -1,0 +1,116 @@
+/**
+ * @module
+ * The shop to load when no --target is given: the whole local stack of `npm start`, started
+ * in-process on free ports with a data directory of its own, quiet but for warnings and errors,
+ * and taken down again (RabbitMQ queues included) when the run is over.
+ */
+import { randomBytes } from 'node:crypto'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { connect } from 'amqplib'
+import * as v from 'valibot'
+import { loadManifests } from '../../eventing/local/manifests.ts'
+import { planTopology } from '../../eventing/local/topology.ts'
+import { loadConfig, optionalUrlVar } from '../../shared/config.ts'
+import { startShop } from '../../knative/local/runner.ts'
+import type { Output } from '../../knative/local/processes.ts'
+
+const LocalEnv = v.object({
+  DATABASE_URL: optionalUrlVar(['postgres:', 'postgresql:']),
+  AMQP_URL: optionalUrlVar(['amqp:', 'amqps:']),
+})
+
+// Handed on to the functions when set, as `npm start` does.
+const PASSED_ON = ['PAYMENT_SUCCESS_RATE', 'PAYMENT_DELAY_MS', 'BCRYPT_COST', 'BCRYPT_THREADS', 'LOG_LEVEL', 'JWT_ISSUER', 'JWT_AUDIENCE', 'DATABASE_POOL_MAX']
+
+// A load run's defaults: payments fast enough that orders settle within the run (not 2 s), and
+// the production bcrypt cost, so that sign-ups cost what they would.
+const DEFAULTS = { PAYMENT_DELAY_MS: '200', BCRYPT_COST: '10', LOG_LEVEL: 'warn' }
+
+export type LocalShop = Awaited<ReturnType<typeof startLocalShop>>
+
+export async function startLocalShop({ root, env, output }: { root: string; env: Record<string, string | undefined>; output: Output }) {
+  const config = loadConfig(LocalEnv, env)
+  const given = Object.fromEntries(PASSED_ON.flatMap((k) => (env[k] ? [[k, env[k]!]] : [])))
+  const dataDir = await mkdtemp(join(tmpdir(), 'shop-load-'))
+  // Queues of their own in RabbitMQ: a shop started by `npm start` on the same server is not disturbed.
+  const namespace = `load${randomBytes(4).toString('hex')}`
+  const removeTopology = async () => {
+    if (config.AMQP_URL) await deleteTopology(config.AMQP_URL, join(root, 'eventing'), namespace)
+  }
+  try {
+    const shop = await startShop({
+      root,
+      ingressPort: 0,
+      functionPortBase: 0,
+      dataDir,
+      databaseUrl: config.DATABASE_URL,
+      amqpUrl: config.AMQP_URL,
+      brokerNamespace: namespace,
+      demoCatalog: true,
+      // Not admin@shop.local: on a shared database, `npm start`'s admin keeps its password.
+      adminEmail: 'load-admin@shop.local',
+      functionEnv: { ...DEFAULTS, ...given },
+      output,
+    })
+    return {
+      url: shop.ingressUrl,
+      admin: shop.admin,
+      database: shop.database,
+      broker: shop.broker,
+      functionEnv: { ...DEFAULTS, ...given },
+      async stop() {
+        try {
+          await shop.stop()
+          await removeTopology()
+        } finally {
+          await rm(dataDir, { recursive: true, force: true })
+        }
+      },
+    }
+  } catch (err) {
+    await removeTopology().catch(() => {})
+    await rm(dataDir, { recursive: true, force: true })
+    throw err
+  }
+}
+
+/**
+ * Deletes the queues and exchanges the local broker declared for `namespace`. The same as the
+ * tests' deleteTopology (eventing/local/testing.ts), which cannot be imported outside vitest.
+ */
+async function deleteTopology(amqpUrl: string, manifestsDir: string, namespace: string) {
+  const topology = planTopology(await loadManifests(manifestsDir, { namespace }))
+  const connection = await connect(amqpUrl)
+  try {
+    const channel = await connection.createChannel()
+    for (const q of topology.queues) await channel.deleteQueue(q.name)
+    for (const e of topology.exchanges) await channel.deleteExchange(e)
+  } finally {
+    await connection.close()
+  }
+}
+
+const RANK: Record<string, number> = { debug: 10, info: 20, warn: 30, error: 40, fatal: 50 }
+
+/**
+ * Keeps the stack's log lines at `level` or above. JSON lines carry their level; the runner's own
+ * plain lines are progress (building, starting), shown only when they say something failed.
+ * Anything else is what a process printed outside its logger (a crash): always shown.
+ */
+export function quietOutput(show: Output, level = 'warn'): Output {
+  const min = RANK[level] ?? RANK.warn!
+  return (source, line) => {
+    if (line.startsWith('{')) {
+      try {
+        const parsed = JSON.parse(line) as { level?: unknown }
+        if ((RANK[String(parsed.level)] ?? RANK.info!) >= min) show(source, line)
+        return
+      } catch {
+        // not JSON after all: fall through
+      }
+    }
+    if (source !== 'shop' || /fail|error|refus/i.test(line)) show(source, line)
+  }
+}
