@@ -5,10 +5,10 @@
  * problem details.
  */
 import { Hono, type Context } from 'hono'
-import { bodyLimit } from 'hono/body-limit'
 import { HTTPException } from 'hono/http-exception'
 import { methodNotAllowed } from 'hono/method-not-allowed'
 import { requestId } from 'hono/request-id'
+import { bodyLimit } from './body-limit.ts'
 import { ping, type Pool } from './db.ts'
 import { HttpProblem, payloadTooLarge, problemResponse } from './errors.ts'
 import type { Logger } from './log.ts'

@@ -36,7 +36,10 @@ export function createLogger({ name, level = 'info', write = (line) => process.s
   const make = (base: LogFields): Logger => {
     const emit = (lvl: Exclude<LogLevel, 'silent'>) => (msg: string, fields?: LogFields) => {
       if (rank[lvl] < min) return
-      write(JSON.stringify({ time: new Date().toISOString(), level: lvl, fn: name, msg, ...base, ...fields }, errorReplacer))
+      const line = { time: new Date().toISOString(), level: lvl, fn: name, msg, ...base, ...fields }
+      // The replacer visits every key: pay for it only when a field holds an Error.
+      const hasError = fields !== undefined && Object.values(fields).some((f) => f instanceof Error)
+      write(hasError ? JSON.stringify(line, errorReplacer) : JSON.stringify(line))
     }
     return {
       debug: emit('debug'),

@@ -30,6 +30,9 @@ type OutboxOptions = {
 export function createOutbox({ pool, table, publish, log, metrics, batchSize = 20, claimSeconds = 60 }: OutboxOptions) {
   if (!/^[a-z_][a-z0-9_]*\.[a-z_][a-z0-9_]*$/.test(table)) throw new Error(`bad outbox table ${table}`)
   let flushing: Promise<FlushResult> | undefined
+  // Whether unsent rows may be waiting: at start (a crash may have left some) and after a failed
+  // send. Only then does a successful send sweep, so a healthy order path costs no extra sweep.
+  let backlog = true
 
   const stats = async () => {
     const { rows } = await pool.query<{ pending: number; oldest: number | null }>(
@@ -66,6 +69,7 @@ export function createOutbox({ pool, table, publish, log, metrics, batchSize = 2
         .query(`UPDATE ${table} SET attempts = attempts + 1, last_error = $2, claimed_until = NULL WHERE id = $1`, [event.id, String((err as Error).message).slice(0, 500)])
         .catch(() => {})
       log.warn('event not published; it stays in the outbox', { type: event.type, id: event.id, err })
+      backlog = true
       return false
     }
     await pool.query(`UPDATE ${table} SET sent_at = now(), attempts = attempts + 1, claimed_until = NULL WHERE id = $1 AND sent_at IS NULL`, [event.id])
@@ -100,6 +104,7 @@ export function createOutbox({ pool, table, publish, log, metrics, batchSize = 2
       if (failed > 0) break
     }
     const { pending } = await stats()
+    if (pending === 0) backlog = false
     if (sent || failed) log.info('outbox flushed', { sent, failed, pending })
     return { sent, failed, pending }
   }
@@ -110,6 +115,10 @@ export function createOutbox({ pool, table, publish, log, metrics, batchSize = 2
       await tx.query(`INSERT INTO ${table} (id, type, source, data) VALUES ($1, $2, $3, $4)`, [id, type, source, JSON.stringify(data)])
     },
     send,
+    /** After a send that worked: sweeps what earlier failures (or a crash) left, if anything may be left. */
+    sweepIfBacklog(): Promise<FlushResult> | undefined {
+      return backlog ? this.flush() : undefined
+    },
     /**
      * Sends every unsent event, oldest first, for at most `maxMs`; one flush at a time per
      * process (a second call joins the running one).

@@ -157,7 +157,7 @@ export function orderApp({ pool, log, metrics, verify, products, publish, outbox
     ordersTotal.inc({ status: 'pending' })
     // After commit. If the broker refuses, the client still has its order: the row stays and a
     // flush sends it. After a publish that worked, sweep what earlier ones left behind.
-    if (await outbox.send(event)) void outbox.flush().catch((err: unknown) => log.warn('outbox flush failed', { err }))
+    if (await outbox.send(event)) void outbox.sweepIfBacklog()?.catch((err: unknown) => log.warn('outbox flush failed', { err }))
     return c.json(await readOrder(pool, orderId, userId), 201)
   })
 
