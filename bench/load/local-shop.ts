@@ -8,10 +8,8 @@ import { randomBytes } from 'node:crypto'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { connect } from 'amqplib'
 import * as v from 'valibot'
-import { loadManifests } from '../../eventing/local/manifests.ts'
-import { planTopology } from '../../eventing/local/topology.ts'
+import { deleteTopology } from '../../eventing/local/delete-topology.ts'
 import { loadConfig, optionalUrlVar } from '../../shared/config.ts'
 import { startShop } from '../../knative/local/runner.ts'
 import type { Output } from '../../knative/local/processes.ts'
@@ -73,22 +71,6 @@ export async function startLocalShop({ root, env, output }: { root: string; env:
     await removeTopology().catch(() => {})
     await rm(dataDir, { recursive: true, force: true })
     throw err
-  }
-}
-
-/**
- * Deletes the queues and exchanges the local broker declared for `namespace`. The same as the
- * tests' deleteTopology (eventing/local/testing.ts), which cannot be imported outside vitest.
- */
-async function deleteTopology(amqpUrl: string, manifestsDir: string, namespace: string) {
-  const topology = planTopology(await loadManifests(manifestsDir, { namespace }))
-  const connection = await connect(amqpUrl)
-  try {
-    const channel = await connection.createChannel()
-    for (const q of topology.queues) await channel.deleteQueue(q.name)
-    for (const e of topology.exchanges) await channel.deleteExchange(e)
-  } finally {
-    await connection.close()
   }
 }
 

@@ -10,13 +10,11 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { connect as netConnect, createServer as createNetServer, type AddressInfo, type Socket } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { connect } from 'amqplib'
 import { afterEach, expect, vi } from 'vitest'
 import { stringify } from 'yaml'
 import { createLogger, type Logger } from '../../shared/log.ts'
 import { startLocalBroker, type LocalBroker, type LocalBrokerOptions } from './broker.ts'
-import { loadManifests } from './manifests.ts'
-import { planTopology } from './topology.ts'
+import { deleteTopology } from './delete-topology.ts'
 
 export type Request = { path: string; headers: Record<string, string>; body: Buffer; n: number }
 /** A status, or a full answer; `hold` delays it (the request counts as in flight meanwhile). */
@@ -182,18 +180,7 @@ export function brokerFixtures(mode: 'memory' | 'rabbitmq', amqpUrl: string | un
   return { subscriber, start, cleanups }
 }
 
-/** Deletes the exchanges and queues the manifests in `dir` declare. */
-export async function deleteTopology(amqpUrl: string, dir: string, namespace?: string) {
-  const topology = planTopology(await loadManifests(dir, namespace ? { namespace } : {}))
-  const connection = await connect(amqpUrl)
-  try {
-    const channel = await connection.createChannel()
-    for (const q of topology.queues) await channel.deleteQueue(q.name)
-    for (const e of topology.exchanges) await channel.deleteExchange(e)
-  } finally {
-    await connection.close()
-  }
-}
+export { deleteTopology }
 
 /** POSTs an event to an ingress in binary mode; answers the status. */
 export async function send(url: string, attributes: Record<string, string>, data: unknown = { ok: true }): Promise<number> {

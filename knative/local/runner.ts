@@ -137,7 +137,7 @@ export async function startShop(o: ShopOptions) {
 const redact = (url: string) => url.replace(/\/\/([^:@/]+):[^@/]*@/, '//$1:***@')
 
 /** Builds the bundles when one is missing or older than the sources. */
-async function buildIfStale(root: string, say: (line: string) => void) {
+export async function buildIfStale(root: string, say: (line: string) => void) {
   const newest = async (dir: string): Promise<number> => {
     let max = 0
     for (const entry of await readdir(dir, { withFileTypes: true })) {
