@@ -20,33 +20,55 @@ export async function freePort(): Promise<number> {
 export type FunctionProcess = { name: string; url: string; child: ChildProcess; stop: () => Promise<void> }
 
 /** Starts `node dist/<name>/index.mjs`; resolves once its /healthz answers 200. */
-export async function startFunctionProcess({
-  root,
-  name,
-  port,
-  env,
-  output,
-  readyTimeoutMs = 60_000,
-}: {
+type StartOptions = {
   root: string
   name: string
   port: number
   env: Record<string, string>
   output: Output
   readyTimeoutMs?: number
-}): Promise<FunctionProcess> {
+  /** A port for a second try (free ports may be taken by another process meanwhile). */
+  nextPort?: () => Promise<number>
+}
+
+/**
+ * Like the kubelet, starts a process again when it dies before it is ready: while six functions
+ * migrate at once, one may time out waiting for the database (the embedded one is one session).
+ */
+export async function startFunctionProcess(o: StartOptions, attempts = 3): Promise<FunctionProcess> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startOnce(o)
+    } catch (err) {
+      if (attempt >= attempts || !(err instanceof EarlyExit)) throw err
+      if (o.nextPort) o = { ...o, port: await o.nextPort() }
+      o.output('shop', `${o.name} exited before it was ready; starting it again (${attempt + 1} of ${attempts})`)
+    }
+  }
+}
+
+class EarlyExit extends Error {}
+
+async function startOnce({ root, name, port, env, output, readyTimeoutMs = 60_000 }: StartOptions): Promise<FunctionProcess> {
   const child = spawn(process.execPath, [`dist/${name}/index.mjs`], {
     cwd: root,
     env: { PATH: process.env.PATH ?? '', ...env, PORT: String(port), HOST: '127.0.0.1' },
     stdio: ['ignore', 'pipe', 'pipe'],
   })
+  // The last lines, to say why a process that dies before it is ready died.
+  const tail: string[] = []
   for (const stream of [child.stdout, child.stderr]) {
     let rest = ''
     stream.setEncoding('utf8')
     stream.on('data', (chunk: string) => {
       const lines = (rest + chunk).split('\n')
       rest = lines.pop() ?? ''
-      for (const line of lines) if (line) output(name, line)
+      for (const line of lines) {
+        if (!line) continue
+        output(name, line)
+        tail.push(line)
+        if (tail.length > 10) tail.shift()
+      }
     })
   }
   const exited = once(child, 'exit') as Promise<[number | null, NodeJS.Signals | null]>
@@ -55,7 +77,7 @@ export async function startFunctionProcess({
   const deadline = Date.now() + readyTimeoutMs
   let ready = false
   while (!ready) {
-    if (child.exitCode !== null) throw new Error(`${name} exited with code ${child.exitCode} before it was ready`)
+    if (child.exitCode !== null) throw new EarlyExit(`${name} exited with code ${child.exitCode} before it was ready:\n${tail.join('\n')}`)
     if (Date.now() > deadline) {
       child.kill('SIGKILL')
       throw new Error(`${name} was not ready within ${readyTimeoutMs} ms`)

@@ -103,7 +103,15 @@ export async function startShop(o: ShopOptions) {
     // All at once: every URL is known already, and each migrates its own schema under a lock.
     await Promise.all(
       names.map(async (name, i) => {
-        const fn = await startFunctionProcess({ root: o.root, name, port: ports[i]!, env: envOf(name), output: o.output })
+        const fn = await startFunctionProcess({
+          root: o.root,
+          name,
+          port: ports[i]!,
+          env: envOf(name),
+          output: o.output,
+          ...(o.functionPortBase ? {} : { nextPort: freePort }),
+        })
+        urls[name] = fn.url
         running.set(name, fn)
         stops.push(fn.stop)
       }),
