@@ -1,8 +1,8 @@
 /**
  * A bench-only function: the cart's `GET /api/cart` with no authentication at all: the user is
  * whoever `X-User-ID` names. Same stack (createApp, startFunction, the shared pool), same SQL and
- * statement names as functions/cart/app.ts, so that against the real cart bundle with a Bearer
- * token the ratio is the whole price of authentication. Keep the SQL in step with the cart's.
+ * statement names as functions/cart/app.ts (its readCart), so that against the real cart bundle
+ * with a Bearer token the ratio is the whole price of authentication.
  * Bundled like the functions (bench/run.mjs); run with MIGRATE=off.
  */
 import * as v from 'valibot'
@@ -10,6 +10,7 @@ import { BaseEnv, loadConfig } from '../../shared/config.ts'
 import { unauthorized } from '../../shared/errors.ts'
 import { createApp } from '../../shared/http.ts'
 import { main, startFunction } from '../../shared/server.ts'
+import { readCart } from '../../functions/cart/app.ts'
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
 
@@ -30,17 +31,7 @@ main('cart-open', async () => {
           text: 'INSERT INTO cart.carts (user_id) VALUES ($1) ON CONFLICT (user_id) DO NOTHING',
           values: [userId],
         })
-        const { rows } = await pool.query({
-          name: 'cart-read',
-          text: `SELECT c.id, c.user_id,
-                  coalesce(json_agg(json_build_object('product_id', i.product_id, 'quantity', i.quantity)
-                                    ORDER BY i.added_at, i.product_id) FILTER (WHERE i.cart_id IS NOT NULL), '[]') AS items,
-                  c.updated_at
-           FROM cart.carts c LEFT JOIN cart.cart_items i ON i.cart_id = c.id
-           WHERE c.user_id = $1 GROUP BY c.id`,
-          values: [userId],
-        })
-        return c.json(rows[0])
+        return c.json(await readCart(pool, userId))
       })
       return app
     },

@@ -22,7 +22,8 @@ const ItemParams = v.strictObject({ productId: Uuid })
 
 type Cart = { id: string; user_id: string; items: { product_id: string; quantity: number }[]; updated_at: Date }
 
-const readCart = async (db: Queryable, userId: string) => {
+/** The caller's cart with its lines (the cart row must exist). */
+export const readCart = async (db: Queryable, userId: string) => {
   const { rows } = await db.query<Cart>({
     name: 'cart-read',
     text: `SELECT c.id, c.user_id,
