@@ -22,7 +22,6 @@ export function testPool(max = 5) {
     applicationName: 'test',
     log: quietLog,
     max,
-    namedStatements: inject('realPostgres'),
   })
   afterAll(() => pool.end())
   return pool
