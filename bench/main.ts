@@ -1,7 +1,8 @@
 /**
- * `npm run bench`: the benchmarks of issue 6, each a subject against a baseline measured in the
- * same run, in turns over rounds, medians and ratios printed as a table and written to
- * bench/results/latest.json. The only place the benchmarks read the environment.
+ * `npm run bench`: the five benchmarks of the README's "Performance" section (function overhead,
+ * writes, login, cold start, events) and a sixth, the logger against pino, each a subject against
+ * a baseline measured in the same run, in turns over rounds, medians and ratios printed as a table
+ * and written to bench/results/latest.json. The only place the benchmarks read the environment.
  */
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
@@ -13,6 +14,7 @@ import { writes } from './benchmarks/writes.ts'
 import { login } from './benchmarks/login.ts'
 import { coldStart } from './benchmarks/cold-start.ts'
 import { events } from './benchmarks/events.ts'
+import { logger } from './benchmarks/logger.ts'
 import { ensureBundles } from './bundles.ts'
 import { createCleanup } from './cleanup.ts'
 import type { BenchmarkResult, Context } from './context.ts'
@@ -22,9 +24,10 @@ import { createKeys } from './keys.ts'
 import { describeMachine, machineLine } from './machine.ts'
 import { UsageError, parseOptions, usage, type BenchmarkName } from './options.ts'
 import { formatTable, type Row } from './report.ts'
+import { onStopSignals } from '../knative/local/stop-signals.ts'
 
-// dist/bench/main.mjs → the repository root.
-const root = fileURLToPath(new URL('../../', import.meta.url))
+// bench/main.ts → the repository root.
+const root = fileURLToPath(new URL('../', import.meta.url))
 const say = (line: string) => process.stdout.write(`${line}\n`)
 
 const benchmarks: Record<BenchmarkName, { title: string; run: (ctx: Context) => Promise<BenchmarkResult> }> = {
@@ -33,6 +36,7 @@ const benchmarks: Record<BenchmarkName, { title: string; run: (ctx: Context) => 
   login: { title: '3 login and tokens', run: login },
   'cold-start': { title: '4 cold start', run: coldStart },
   events: { title: '5 event pipeline', run: events },
+  logger: { title: '6 logger: ours against pino', run: logger },
 }
 
 async function main(): Promise<number> {
@@ -52,13 +56,14 @@ async function main(): Promise<number> {
   pinSelf(placement)
   const cleanup = createCleanup((line) => say(line))
   let interrupted = false
-  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-    process.once(signal, () => {
+  onStopSignals({
+    stop: (signal) => {
       interrupted = true
-      say(`\n${signal}: cleaning up (processes, databases, RabbitMQ queues)…`)
+      say(`\n${signal}: cleaning up (processes, databases, RabbitMQ queues)… (again to force)`)
       void cleanup.run().finally(() => process.exit(130))
-    })
-  }
+    },
+    force: () => process.exit(130),
+  })
 
   const scratch = await mkdtemp(join(tmpdir(), 'shop-bench-'))
   let keepScratch = false

@@ -4,12 +4,12 @@
  * starts functions), their output to a log file (writing it costs them what a container's log
  * pipe would; reading it would cost the load generator), ready once an HTTP path answers 200.
  */
-import { spawn, type ChildProcess } from 'node:child_process'
-import { once } from 'node:events'
+import type { ChildProcess } from 'node:child_process'
 import { openSync, closeSync } from 'node:fs'
 import { readFile } from 'node:fs/promises'
 import { get } from 'node:http'
 import { join } from 'node:path'
+import { startChild } from '../knative/local/child.ts'
 import type { Cleanup } from './cleanup.ts'
 
 export type Server = {
@@ -40,21 +40,14 @@ export async function startServer({ name, command, env, port, logDir, cwd, ready
   const logFile = join(logDir, `${name}.log`)
   const fd = openSync(logFile, 'a')
   const [cmd, args] = command
-  const child = spawn(cmd, args, {
-    cwd,
-    env: { PATH: process.env.PATH ?? '', ...env, PORT: String(port), HOST: '127.0.0.1' },
-    stdio: ['ignore', fd, fd],
-  })
-  closeSync(fd)
-  const exited = once(child, 'exit').catch(() => {})
-  const stop = async () => {
-    if (child.exitCode !== null || child.signalCode !== null) return
-    child.kill('SIGTERM')
-    const timer = setTimeout(() => child.kill('SIGKILL'), 5_000)
-    await exited
-    clearTimeout(timer)
+  let started
+  try {
+    started = startChild({ command: cmd, args, cwd, env: { PATH: process.env.PATH ?? '', ...env, PORT: String(port), HOST: '127.0.0.1' }, output: fd, graceMs: 5_000 })
+  } finally {
+    closeSync(fd)
   }
-  const remove = cleanup.add(`stop ${name}`, stop)
+  const child = started.process
+  const remove = cleanup.add(`stop ${name}`, started.stop)
   const tail = async (lines = 15) => (await readFile(logFile, 'utf8').catch(() => '')).trimEnd().split('\n').slice(-lines).join('\n')
   const url = `http://127.0.0.1:${port}`
   try {

@@ -8,7 +8,7 @@ import { HTTPException } from 'hono/http-exception'
 import type {} from 'hono/request-id'
 import type { ContentfulStatusCode } from 'hono/utils/http-status'
 
-/** One problem with one input field, as listed in a 400's `errors`. */
+/** One problem with one input field, as listed in a 400's or 422's `errors`: `path` like `items.0.quantity`, `message` in words. */
 export type FieldError = { path: string; message: string }
 
 type ProblemOptions = {
@@ -18,7 +18,9 @@ type ProblemOptions = {
 }
 
 /**
- * An HTTP error that knows how to render itself as problem details.
+ * An HTTP error that knows how to render itself as problem details (RFC 9457): `status` the HTTP
+ * status, `detail` (its `message`) what went wrong with this request, `errors` the bad fields,
+ * `headers` sent with it (`WWW-Authenticate`, `Retry-After`), `cause` logged, never sent.
  *
  * @example
  * ```ts
@@ -36,19 +38,33 @@ export class HttpProblem extends HTTPException {
   }
 }
 
+/** 400: the request is malformed; `errors` lists the bad fields. */
 export const badRequest = (detail: string, errors?: FieldError[]) => new HttpProblem(400, detail, { errors })
+/** 401 with `WWW-Authenticate: Bearer` (RFC 6750): no valid token. */
 export const unauthorized = (detail = 'a valid Bearer token is required') =>
   new HttpProblem(401, detail, { headers: { 'WWW-Authenticate': 'Bearer' } })
+/** 403: signed in, but not allowed this. */
 export const forbidden = (detail: string) => new HttpProblem(403, detail)
+/** 404, detail "<what> not found" (`what`: `'product'`, `'order'`, …). */
 export const notFound = (what: string) => new HttpProblem(404, `${what} not found`)
+/** 409: the request clashes with the current state (an email taken, stock below 0, an order no longer pending). */
 export const conflict = (detail: string) => new HttpProblem(409, detail)
+/**
+ * 413: the body is over `maxBytes` bytes, with `Connection: close`. The answer goes out before the
+ * body is read, so the connection cannot carry another request (the rest of the body is still on
+ * the wire); saying so keeps a keep-alive client or proxy from reusing it and getting a reset.
+ */
 export const payloadTooLarge = (maxBytes: number) =>
-  new HttpProblem(413, `the request body is larger than ${maxBytes} bytes`)
+  new HttpProblem(413, `the request body is larger than ${maxBytes} bytes`, { headers: { Connection: 'close' } })
+/** 415: the body is not of the `expected` media type (`'application/json'`). */
 export const unsupportedMediaType = (expected: string) =>
   new HttpProblem(415, `the request body must be ${expected}`)
+/** 422: well-formed, but it cannot be done as asked (an unknown product); `errors` lists the fields. */
 export const unprocessable = (detail: string, errors?: FieldError[]) => new HttpProblem(422, detail, { errors })
+/** 429 with `Retry-After` in whole seconds (at least 1, rounded up from `retryAfterSeconds`). */
 export const tooManyRequests = (detail: string, retryAfterSeconds: number) =>
   new HttpProblem(429, detail, { headers: { 'Retry-After': String(Math.max(1, Math.ceil(retryAfterSeconds))) } })
+/** 503: a dependency (the database, the product function) did not answer; `cause` is logged. */
 export const serviceUnavailable = (detail: string, cause?: unknown) => new HttpProblem(503, detail, { cause })
 
 const titles: Record<number, string> = {
@@ -58,8 +74,10 @@ const titles: Record<number, string> = {
 }
 
 /**
- * Renders problem details. `type` stays `about:blank`, so `title` is the status phrase and
- * `detail` says what went wrong with this request.
+ * Renders problem details (RFC 9457) as `application/problem+json`: `{ type, title, status,
+ * detail, instance, request_id, errors? }`. `type` stays `about:blank`, so `title` is the status
+ * phrase and `detail` says what went wrong with this request; `instance` is the request path and
+ * `request_id` the `X-Request-Id` it was served under.
  */
 export function problemResponse(
   c: Context,

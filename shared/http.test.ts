@@ -5,14 +5,12 @@ import { appDeps, call, quietLog, testPool } from '../test/support.ts'
 import { createPool } from './db.ts'
 import { conflict } from './errors.ts'
 import { createApp } from './http.ts'
-import { createMetrics } from './metrics.ts'
 import { validate } from './validate.ts'
 
 const pool = testPool()
 
 const makeApp = () => {
-  const metrics = createMetrics({ defaults: false })
-  const app = createApp({ ...appDeps(), metrics, pool })
+  const app = createApp({ ...appDeps(), pool })
   app.get('/things/:id', (c) => c.json({ id: c.req.param('id') }))
   app.post('/things', validate('json', v.strictObject({ name: v.string() })), (c) => c.json(c.req.valid('json'), 201))
   app.get('/conflict', () => {
@@ -21,7 +19,7 @@ const makeApp = () => {
   app.get('/boom', () => {
     throw new Error('secret internals: password=hunter2')
   })
-  return { app, metrics }
+  return { app }
 }
 
 describe('createApp', () => {
@@ -55,7 +53,10 @@ describe('createApp', () => {
   it('answers 413 for a body over 64 KiB, with and without Content-Length', async () => {
     const { app } = makeApp()
     const big = JSON.stringify({ name: 'x'.repeat(70 * 1024) })
-    expect((await call(app, 'POST', '/things', { body: big })).status).toBe(413)
+    const refused = await call(app, 'POST', '/things', { body: big })
+    expect(refused.status).toBe(413)
+    // The unread body is still on the connection: no client may send another request on it.
+    expect(refused.headers.get('Connection')).toBe('close')
     const stream = new ReadableStream({
       start(controller) {
         for (let i = 0; i < 70; i++) controller.enqueue(new TextEncoder().encode('x'.repeat(1024)))
@@ -82,16 +83,19 @@ describe('createApp', () => {
     expect((await call(app, 'GET', '/things/1')).headers.get('X-Request-Id')).toMatch(/^[0-9a-f-]{36}$/)
   })
 
-  it('counts requests by route template, not raw path', async () => {
-    const { app, metrics } = makeApp()
+  it('counts and times requests by route template, not raw path, in the format Prometheus scrapes', async () => {
+    const { app } = makeApp()
     await call(app, 'GET', '/things/1')
     await call(app, 'GET', '/things/2')
     await call(app, 'GET', '/nope/123')
-    const text = await (await app.request('/metrics')).text()
+    const res = await app.request('/metrics')
+    expect(res.status).toBe(200)
+    expect(res.headers.get('Content-Type')).toMatch(/^text\/plain; version=0\.0\.4/)
+    const text = await res.text()
     expect(text).toContain('http_requests_total{method="GET",route="/things/:id",status="200"} 2')
     expect(text).toContain('http_requests_total{method="GET",route="unmatched",status="404"} 1')
+    expect(text).toContain('http_request_duration_seconds_count{method="GET",route="/things/:id",status="200"} 2')
     expect(text).not.toContain('/things/1')
-    expect(metrics.registry.contentType).toContain('text/plain')
   })
 })
 

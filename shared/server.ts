@@ -23,6 +23,7 @@ type BaseConfig = {
   LOG_LEVEL: LogLevel
 }
 
+/** What `startFunction` hands a function's app factory: its database pool, its logger and its metrics registry. */
 export type FunctionDeps = { pool: Pool; log: Logger; metrics: Metrics }
 
 type StartOptions = {
@@ -36,9 +37,19 @@ type StartOptions = {
   onStop?: () => Promise<void> | void
 }
 
+/**
+ * A function that listens: `port` is the one it got (useful with `PORT=0`); `stop()` stops
+ * accepting, finishes the requests in flight (cutting stragglers after 20 s), runs `onStop`, closes
+ * the pool, and resolves; calling it again answers the same promise.
+ */
 export type RunningFunction = { port: number; stop: () => Promise<void> }
 
-/** Starts a function; resolves once it listens, or to `undefined` after a `MIGRATE=only` run. */
+/**
+ * Starts a function: makes its pool and logger, migrates `schema` from `migrations` (unless
+ * `MIGRATE=off`), builds `app` with its `FunctionDeps` and serves it on `HOST`:`PORT`. Resolves
+ * once it listens, or to `undefined` after a `MIGRATE=only` run (the pool closed). Rejects when a
+ * migration fails or the app factory throws.
+ */
 export async function startFunction({ name, config, schema, migrations, app, onStop }: StartOptions): Promise<RunningFunction | undefined> {
   const log = createLogger({ name, level: config.LOG_LEVEL })
   const pool = createPool({
@@ -86,23 +97,43 @@ export async function startFunction({ name, config, schema, migrations, app, onS
 
 /**
  * The body of every `index.ts`: runs `start`, stops cleanly on SIGTERM/SIGINT, and turns a bad
- * configuration into a message and exit code 1 (never a stack trace).
+ * configuration into a message and exit code 1 (never a stack trace). Started with an IPC channel
+ * (by the local runner or a benchmark), it also stops when that channel closes: see below.
  */
 export function main(name: string, start: () => Promise<RunningFunction | undefined>): void {
+  let running: RunningFunction | undefined
+  let stopping = false
+  const stopAndExit = () => {
+    if (stopping || !running) return
+    stopping = true
+    running.stop().then(
+      () => process.exit(0),
+      (err: unknown) => {
+        console.error(`${name}: stop failed:`, err)
+        process.exit(1)
+      },
+    )
+  }
+  // The parent that started us with an IPC channel can die without a word (SIGKILL); the kernel
+  // closes its end then, and we must not outlive it holding our port: stop as on SIGTERM, or at
+  // once while still starting (nothing is served yet). `process.send` stays defined after the
+  // channel closed, so a parent gone before this line is noticed too. On a cluster there is no
+  // channel and none of this runs.
+  if (process.send) {
+    const orphaned = () => {
+      // Our output went to the parent: writing it now fails with EPIPE, which must not cut the stop short.
+      for (const stream of [process.stdout, process.stderr]) stream.on('error', () => {})
+      if (running) stopAndExit()
+      else process.exit(1)
+    }
+    if (process.connected) process.once('disconnect', orphaned)
+    else orphaned()
+  }
   start().then(
-    (running) => {
-      if (!running) return process.exit(0)
-      for (const signal of ['SIGTERM', 'SIGINT'] as const) {
-        process.once(signal, () => {
-          running.stop().then(
-            () => process.exit(0),
-            (err: unknown) => {
-              console.error(`${name}: stop failed:`, err)
-              process.exit(1)
-            },
-          )
-        })
-      }
+    (started) => {
+      if (!started) return process.exit(0)
+      running = started
+      for (const signal of ['SIGTERM', 'SIGINT'] as const) process.once(signal, stopAndExit)
     },
     (err: unknown) => {
       if (err instanceof ConfigError) console.error(`${name}: ${err.message}`)

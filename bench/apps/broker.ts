@@ -26,9 +26,12 @@ const broker = await startLocalBroker({
   log: createLogger({ name: 'broker', level: 'info', write: (line) => file.write(`${line}\n`) }),
 })
 process.stdout.write(`${JSON.stringify({ brokers: broker.brokers })}\n`)
-process.once('SIGTERM', () => {
+// SIGTERM from the bench, or the bench gone (its IPC channel closed): stop either way.
+const stop = () => {
   broker.stop().then(
     () => file.end(() => process.exit(0)),
     () => process.exit(1),
   )
-})
+}
+process.once('SIGTERM', stop)
+process.once('disconnect', stop)

@@ -31,8 +31,11 @@ const server = createServer((req, res) => {
 server.keepAliveTimeout = 65_000
 server.listen(Number(process.env.PORT || 8090), process.env.HOST || '127.0.0.1')
 
-process.once('SIGTERM', () => {
+// SIGTERM from the bench, or the bench gone (its IPC channel closed): stop either way.
+const stop = () => {
   server.close()
   server.closeAllConnections()
   pool.end().finally(() => process.exit(0))
-})
+}
+process.once('SIGTERM', stop)
+process.once('disconnect', stop)

@@ -5,11 +5,10 @@
  * spawn in turn with the others (round-robin, not all of one then all of the next). The bundle's
  * size and its RSS right after that first 200. Then all again under a 0.5-CPU limit.
  */
-import { spawn } from 'node:child_process'
-import { once } from 'node:events'
 import { stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import { functions } from '../../functions/catalog.ts'
+import { startChild } from '../../knative/local/child.ts'
 import { freePort } from '../../knative/local/processes.ts'
 import { median } from '../stats.ts'
 import { functionEnv, type BenchmarkResult, type Context } from '../context.ts'
@@ -109,34 +108,29 @@ async function spawnOnce(ctx: Context, subject: Subject, wrap: (command: string,
   const port = await freePort()
   const [command, args] = wrap(process.execPath, subject.script ? [join(ctx.root, subject.script)] : ['-e', '0'])
   const t0 = performance.now()
-  const child = spawn(command, args, {
+  // Every subject, the baselines included, gets the same IPC channel: they cost the same to spawn.
+  const child = startChild({
+    command,
+    args,
     cwd: ctx.root,
     env: { PATH: process.env.PATH ?? '', ...subject.env, PORT: String(port), HOST: '127.0.0.1' },
-    stdio: 'ignore',
+    output: 'ignore',
+    graceMs: 5_000,
   })
-  const exited = once(child, 'exit')
-  const remove = ctx.cleanup.add(`stop ${subject.name}`, async () => {
-    if (child.exitCode === null && child.signalCode === null) {
-      child.kill('SIGKILL')
-      await exited
-    }
-  })
+  const remove = ctx.cleanup.add(`stop ${subject.name}`, child.kill)
   try {
     if (subject.ready === 'exit') {
-      const [code] = (await exited) as [number | null]
+      const { code } = await child.exited
       if (code !== 0) throw new Error(`${subject.name} exited with ${code}`)
       return { ms: performance.now() - t0 }
     }
-    await waitForHttp(`http://127.0.0.1:${port}/healthz`, { child, intervalMs: POLL_MS, timeoutMs: 30_000 }).catch((err: Error) => {
+    await waitForHttp(`http://127.0.0.1:${port}/healthz`, { child: child.process, intervalMs: POLL_MS, timeoutMs: 30_000 }).catch((err: Error) => {
       throw new Error(`${subject.name} did not start: ${err.message} (run it alone to see why: README "Run one function alone")`)
     })
     const ms = performance.now() - t0
-    const rss = await rssMiB(child.pid!)
+    const rss = await rssMiB(child.pid)
     // A clean stop, as Knative's scale-down would; SIGKILL if it hangs.
-    child.kill('SIGTERM')
-    const timer = setTimeout(() => child.kill('SIGKILL'), 5_000)
-    await exited
-    clearTimeout(timer)
+    await child.stop()
     return { ms, ...(rss !== undefined ? { rssMiB: rss } : {}) }
   } finally {
     await remove()

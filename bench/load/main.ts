@@ -12,6 +12,7 @@ import { parseOptions, USAGE, UsageError } from './options.ts'
 import { createProgress, type Progress } from './progress.ts'
 import { runLoad } from './run.ts'
 import { formatSummary } from './summary.ts'
+import { onStopSignals } from '../../knative/local/stop-signals.ts'
 
 const root = fileURLToPath(new URL('../..', import.meta.url))
 const tty = Boolean(process.stderr.isTTY)
@@ -56,10 +57,13 @@ async function main(): Promise<number> {
   const stopLocal = local ? once(local.stop) : async () => {}
 
   let interrupted = false
-  process.once('SIGINT', () => {
-    interrupted = true
-    say('npm run load: interrupted, stopping')
-    void stopLocal().finally(() => process.exit(130))
+  onStopSignals({
+    stop: () => {
+      interrupted = true
+      say('npm run load: interrupted, stopping (again to force)')
+      void stopLocal().finally(() => process.exit(130))
+    },
+    force: () => process.exit(130),
   })
 
   const admin = options.admin ?? local?.admin

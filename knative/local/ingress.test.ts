@@ -1,6 +1,10 @@
 import { createServer, type Server } from 'node:http'
+import { serve } from '@hono/node-server'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { functions } from '../../functions/catalog.ts'
+import { createApp } from '../../shared/http.ts'
+import { createLogger } from '../../shared/log.ts'
+import { createMetrics } from '../../shared/metrics.ts'
 import { loadIngressRoutes, matchRoute, startIngress, type Route } from './ingress.ts'
 
 const dir = new URL('../infra', import.meta.url).pathname
@@ -62,5 +66,50 @@ describe('startIngress', () => {
     expect(res.status).toBe(404)
     expect(res.headers.get('Content-Type')).toBe('application/problem+json')
     expect((await fetch(`${ingress.url}/api/down`)).status).toBe(503)
+  })
+})
+
+describe('startIngress in front of a function’s own HTTP stack', () => {
+  let fn: Server
+  let ingress: Awaited<ReturnType<typeof startIngress>>
+
+  beforeAll(async () => {
+    // The functions' own stack: its body limit answers 413 from Content-Length, before reading.
+    const app = createApp({ log: createLogger({ name: 'test', level: 'silent' }), metrics: createMetrics({ defaults: false }) })
+    app.post('/api/things', async (c) => c.json(await c.req.json(), 201))
+    fn = await new Promise<Server>((resolve) => {
+      const s = serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1' }, () => resolve(s as Server))
+    })
+    // As shared/server.ts sets it.
+    fn.keepAliveTimeout = 65_000
+    const port = (fn.address() as { port: number }).port
+    ingress = await startIngress({ routes: [{ prefix: '/api/things', service: 'things', ingress: 'things' }], port: 0, resolve: () => `http://127.0.0.1:${port}` })
+  })
+  afterAll(async () => {
+    await ingress.stop()
+    fn.closeAllConnections()
+    await new Promise((r) => fn.close(r))
+  })
+
+  it('answers 413 as problem+json to a 2 MB body, then the next request normally, 10 rounds out of 10', async () => {
+    const big = JSON.stringify({ data: 'x'.repeat(2 * 1024 * 1024) })
+    const post = (body: string) =>
+      fetch(`${ingress.url}/api/things`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body }).then(
+        async (res) => ({ status: res.status, type: res.headers.get('Content-Type'), body: await res.text() }),
+        (err: Error) => ({ status: 0, type: null, body: String((err.cause as Error | undefined)?.message ?? err.message) }),
+      )
+    const rounds: string[] = []
+    for (let i = 0; i < 10; i++) {
+      const refused = await post(big)
+      const next = await post(JSON.stringify({ round: i }))
+      rounds.push(`${refused.status} ${refused.type} / ${next.status} ${next.body}`)
+    }
+    expect(rounds).toEqual(Array.from({ length: 10 }, (_, i) => `413 application/problem+json / 201 {"round":${i}}`))
+  }, 60_000)
+
+  it('passes no connection headers on: the client learns the ingress’s keep-alive, not the function’s', async () => {
+    const res = await fetch(`${ingress.url}/api/things`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: '{}' })
+    expect(res.status).toBe(201)
+    expect(res.headers.get('Keep-Alive')).toBe('timeout=5')
   })
 })

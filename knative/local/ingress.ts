@@ -3,8 +3,9 @@
  * knative/, so local routes and cluster routes cannot drift. Prefix routes only, no rewrite.
  */
 import { readFile, readdir } from 'node:fs/promises'
-import { createServer, request, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
+import { Agent, createServer, request, type IncomingHttpHeaders, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
+import type { Duplex } from 'node:stream'
 import * as v from 'valibot'
 import { parseAllDocuments } from 'yaml'
 
@@ -60,8 +61,12 @@ type IngressOptions = {
   host?: string
 }
 
-/** Starts the ingress; resolves when it listens. */
+/**
+ * Starts the ingress; resolves when it listens. `stop()` closes it, its client connections and
+ * its kept upstream connections.
+ */
 export async function startIngress({ routes, resolve, port, host = '127.0.0.1' }: IngressOptions) {
+  const agent = new UpstreamAgent()
   const server: Server = createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0]!
     const route = matchRoute(routes, path)
@@ -72,9 +77,10 @@ export async function startIngress({ routes, resolve, port, host = '127.0.0.1' }
     const upstream = request(
       target,
       {
+        agent,
         method: req.method,
         headers: {
-          ...req.headers,
+          ...endToEnd(req.headers),
           host: target.host,
           'x-forwarded-for': [req.headers['x-forwarded-for'], req.socket.remoteAddress].filter(Boolean).join(', '),
           'x-forwarded-host': req.headers.host ?? '',
@@ -82,13 +88,41 @@ export async function startIngress({ routes, resolve, port, host = '127.0.0.1' }
         },
       },
       (up) => {
-        res.writeHead(up.statusCode ?? 502, up.headers)
+        // A function that answers before it has read the request's body (a 413 decided by
+        // Content-Length, a 401 or 404 before any handler reads it) lets @hono/node-server drain
+        // the rest for 500 ms and then close the connection, without a `Connection: close` to
+        // say so. Kept for reuse, that connection carried our next request into the close: the
+        // function never answered it, and the client got a 502. So such a connection is not kept;
+        // the ingress cannot see whether the body was read, and takes any error answer to a
+        // request with a body as unread.
+        const early = !upstream.writableFinished
+        if (early || (hasBody(req) && (up.statusCode ?? 500) >= 400)) agent.retire(upstream.socket)
+        if (early) {
+          // Answered while the body was still on its way: stop forwarding it, and read the rest of
+          // the client's body into nothing, so that the client gets this answer (not a reset from
+          // a half-read connection) and its connection is ready for its next request.
+          req.unpipe(upstream)
+          req.resume()
+          // Never ended, the request would hold its connection: end it once the answer is relayed.
+          up.once('end', () => upstream.destroy())
+        }
+        res.writeHead(up.statusCode ?? 502, endToEnd(up.headers))
         up.pipe(res)
       },
     )
     upstream.on('error', () => {
-      if (!res.headersSent) problem(req, res, 502, `${route.service} did not answer`)
-      else res.destroy()
+      if (!res.headersSent) {
+        req.unpipe(upstream)
+        req.resume()
+        problem(req, res, 502, `${route.service} did not answer`)
+      } else if (!res.writableFinished) {
+        // Cut off mid-answer: the client must not take a part of the body for all of it.
+        res.destroy()
+      }
+    })
+    // A client that goes away before its answer is complete: the function's work is for no one.
+    res.once('close', () => {
+      if (!res.writableFinished) upstream.destroy()
     })
     req.pipe(upstream)
   })
@@ -105,9 +139,48 @@ export async function startIngress({ routes, resolve, port, host = '127.0.0.1' }
       new Promise<void>((resolve) => {
         server.close(() => resolve())
         server.closeAllConnections()
+        agent.destroy()
       }),
   }
 }
+
+/**
+ * Upstream connections are kept for the next request, as NGINX's upstream keepalive keeps them,
+ * and dropped after 5 s idle: well before a function closes an idle one itself (its keep-alive
+ * timeout is 65 s), so an idle close never meets a reuse. `retire` marks a connection the
+ * function may close at any moment: it is closed rather than kept once its answer is read.
+ */
+class UpstreamAgent extends Agent {
+  private retired = new WeakSet<Duplex>()
+
+  constructor() {
+    super({ keepAlive: true, timeout: 5_000 })
+  }
+
+  retire(socket: Duplex | null): void {
+    if (socket) this.retired.add(socket)
+  }
+
+  override keepSocketAlive(socket: Duplex): boolean {
+    // Node's own agent decides on a kept socket by what this returns, typed `void` in @types/node.
+    return !this.retired.has(socket) && (super.keepSocketAlive(socket) as unknown as boolean)
+  }
+}
+
+/**
+ * Headers about one connection rather than the message (RFC 9110 §7.6.1), which a proxy does not
+ * pass on. Passed on, a function's `Keep-Alive: timeout=65` told clients they could reuse for 65 s
+ * a connection that this ingress closes after 5 s.
+ */
+const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade'])
+
+function endToEnd(headers: IncomingHttpHeaders): IncomingHttpHeaders {
+  const named = new Set(String(headers.connection ?? '').split(',').map((h) => h.trim().toLowerCase()))
+  return Object.fromEntries(Object.entries(headers).filter(([name]) => !HOP_BY_HOP.has(name) && !named.has(name)))
+}
+
+const hasBody = (req: IncomingMessage) =>
+  req.headers['transfer-encoding'] !== undefined || (req.headers['content-length'] !== undefined && req.headers['content-length'] !== '0')
 
 function problem(req: IncomingMessage, res: ServerResponse, status: number, detail: string) {
   const titles: Record<number, string> = { 404: 'Not Found', 502: 'Bad Gateway', 503: 'Service Unavailable' }

@@ -1,12 +1,14 @@
 /**
- * `npm start`: the whole shop on this machine. The only place the local runner reads the
- * environment.
+ * `npm start` (`node --import tsx knative/local/main.ts`): the whole shop on this machine. The
+ * only place the local runner reads the environment.
  */
 import { fileURLToPath } from 'node:url'
 import * as v from 'valibot'
 import { ConfigError, enumVar, intVar, loadConfig, optionalUrlVar, stringVar } from '../../shared/config.ts'
+import { DataDirLocked } from './data-dir-lock.ts'
 import { humanOutput } from './processes.ts'
-import { startShop } from './runner.ts'
+import { startShop, type Shop } from './runner.ts'
+import { onStopSignals } from './stop-signals.ts'
 
 const RunnerEnv = v.object({
   INGRESS_PORT: intVar(8080, 0, 65535),
@@ -26,10 +28,38 @@ const root = fileURLToPath(new URL('../..', import.meta.url))
 const output = humanOutput()
 const say = (line: string) => output('shop', line)
 
+// SIGINT (Ctrl-C) and SIGTERM (`kill`, or npm passing on its own SIGTERM) stop the shop, before it
+// is up as well as after: the handlers are in place before the first child starts, and another
+// signal, seconds later, exits at once. npm passes signals on to the shell that runs the script,
+// and that shell dies of SIGTERM without passing it on: so the script `exec`s node, and npm's
+// child is this process. The functions are tied to this process besides (see child.ts), so even
+// a forced exit, or SIGKILL, leaves none of them running; an embedded PostgreSQL left so is
+// stopped by the next start.
+const starting = new AbortController()
+let shop: Shop | undefined
+onStopSignals({
+  stop: (signal) => {
+    say(`${signal}: stopping (again to force)`)
+    // Not up yet: startShop stops what it started and rejects; run()'s catch below exits.
+    if (!shop) return starting.abort(new Error(`${signal} before the shop was up`))
+    shop.stop().then(
+      () => {
+        say('stopped')
+        process.exit(0)
+      },
+      (err: unknown) => {
+        say(`stop failed: ${String(err)}`)
+        process.exit(1)
+      },
+    )
+  },
+  force: () => process.exit(130),
+})
+
 async function run() {
   const config = loadConfig(RunnerEnv, process.env)
   const functionEnv = Object.fromEntries(PASSED_ON.flatMap((k) => (process.env[k] ? [[k, process.env[k]!]] : [])))
-  const shop = await startShop({
+  shop = await startShop({
     root,
     ingressPort: config.INGRESS_PORT,
     functionPortBase: config.FUNCTION_PORT_BASE,
@@ -41,7 +71,13 @@ async function run() {
     adminPassword: config.ADMIN_PASSWORD,
     functionEnv,
     output,
+    signal: starting.signal,
   })
+  if (starting.signal.aborted) {
+    // The signal came as the last step finished, too late for startShop to see it.
+    await shop.stop()
+    throw starting.signal.reason
+  }
 
   const lines = [
     '',
@@ -58,28 +94,14 @@ async function run() {
     '',
   ]
   for (const line of lines) say(line)
-
-  let stopping = false
-  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-    process.on(signal, () => {
-      if (stopping) return process.exit(130)
-      stopping = true
-      say(`${signal}: stopping (again to force)`)
-      shop.stop().then(
-        () => {
-          say('stopped')
-          process.exit(0)
-        },
-        (err: unknown) => {
-          say(`stop failed: ${String(err)}`)
-          process.exit(1)
-        },
-      )
-    })
-  }
 }
 
 run().catch((err: unknown) => {
-  say(err instanceof ConfigError ? err.message : `failed to start: ${err instanceof Error ? err.message : String(err)}`)
+  if (starting.signal.aborted) {
+    say('stopped')
+    process.exit(0)
+  }
+  // Messages meant for people, whole: a bad variable, DATA_DIR in use.
+  say(err instanceof ConfigError || err instanceof DataDirLocked ? err.message : `failed to start: ${err instanceof Error ? err.message : String(err)}`)
   process.exit(1)
 })

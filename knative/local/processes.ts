@@ -1,10 +1,11 @@
 /**
- * Function bundles as child processes: started with their environment, their JSON log lines
- * shown with the function's name in front, stopped with SIGTERM (then SIGKILL if they hang).
+ * Function bundles as child processes: started with their environment (and tied to the runner,
+ * see child.ts), their JSON log lines shown with the function's name in front, stopped with
+ * SIGTERM (then SIGKILL if they hang).
  */
-import { spawn, type ChildProcess } from 'node:child_process'
-import { once } from 'node:events'
 import { createServer } from 'node:net'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { startChild, type Child } from './child.ts'
 
 export type Output = (source: string, line: string) => void
 
@@ -17,9 +18,8 @@ export async function freePort(): Promise<number> {
   return port
 }
 
-export type FunctionProcess = { name: string; url: string; child: ChildProcess; stop: () => Promise<void> }
+export type FunctionProcess = { name: string; url: string; child: Child; stop: () => Promise<void> }
 
-/** Starts `node dist/<name>/index.mjs`; resolves once its /healthz answers 200. */
 type StartOptions = {
   root: string
   name: string
@@ -29,18 +29,23 @@ type StartOptions = {
   readyTimeoutMs?: number
   /** A port for a second try (free ports may be taken by another process meanwhile). */
   nextPort?: () => Promise<number>
+  /** Aborting stops the process that is starting and rejects with the signal's reason. */
+  signal?: AbortSignal
 }
 
 /**
- * Like the kubelet, starts a process again when it dies before it is ready: while six functions
- * migrate at once, one may time out waiting for the database (the embedded one is one session).
+ * Starts `node dist/<name>/index.mjs` and resolves once its /healthz answers 200. Like the
+ * kubelet, starts it again (up to `attempts` times) when it dies before it is ready: while six
+ * functions migrate at once, one may time out waiting for the database. Rejects when it never
+ * gets ready (the last lines it wrote in the message), or when `signal` aborts; either way the
+ * process it started is stopped first.
  */
 export async function startFunctionProcess(o: StartOptions, attempts = 3): Promise<FunctionProcess> {
   for (let attempt = 1; ; attempt++) {
     try {
       return await startOnce(o)
     } catch (err) {
-      if (attempt >= attempts || !(err instanceof EarlyExit)) throw err
+      if (attempt >= attempts || !(err instanceof EarlyExit) || o.signal?.aborted) throw err
       if (o.nextPort) o = { ...o, port: await o.nextPort() }
       o.output('shop', `${o.name} exited before it was ready; starting it again (${attempt + 1} of ${attempts})`)
     }
@@ -49,15 +54,17 @@ export async function startFunctionProcess(o: StartOptions, attempts = 3): Promi
 
 class EarlyExit extends Error {}
 
-async function startOnce({ root, name, port, env, output, readyTimeoutMs = 60_000 }: StartOptions): Promise<FunctionProcess> {
-  const child = spawn(process.execPath, [`dist/${name}/index.mjs`], {
+async function startOnce({ root, name, port, env, output, readyTimeoutMs = 60_000, signal }: StartOptions): Promise<FunctionProcess> {
+  signal?.throwIfAborted()
+  const child = startChild({
+    command: process.execPath,
+    args: [`dist/${name}/index.mjs`],
     cwd: root,
     env: { PATH: process.env.PATH ?? '', ...env, PORT: String(port), HOST: '127.0.0.1' },
-    stdio: ['ignore', 'pipe', 'pipe'],
   })
   // The last lines, to say why a process that dies before it is ready died.
   const tail: string[] = []
-  for (const stream of [child.stdout, child.stderr]) {
+  for (const stream of [child.process.stdout!, child.process.stderr!]) {
     let rest = ''
     stream.setEncoding('utf8')
     stream.on('data', (chunk: string) => {
@@ -71,32 +78,26 @@ async function startOnce({ root, name, port, env, output, readyTimeoutMs = 60_00
       }
     })
   }
-  const exited = once(child, 'exit') as Promise<[number | null, NodeJS.Signals | null]>
   const url = `http://127.0.0.1:${port}`
 
-  const deadline = Date.now() + readyTimeoutMs
-  let ready = false
-  while (!ready) {
-    if (child.exitCode !== null) throw new EarlyExit(`${name} exited with code ${child.exitCode} before it was ready:\n${tail.join('\n')}`)
-    if (Date.now() > deadline) {
-      child.kill('SIGKILL')
-      throw new Error(`${name} was not ready within ${readyTimeoutMs} ms`)
+  try {
+    const deadline = Date.now() + readyTimeoutMs
+    for (;;) {
+      signal?.throwIfAborted()
+      if (child.done) throw new EarlyExit(`${name} exited with code ${child.process.exitCode} before it was ready:\n${tail.join('\n')}`)
+      if (Date.now() > deadline) throw new Error(`${name} was not ready within ${readyTimeoutMs} ms`)
+      const probe = AbortSignal.timeout(1_000)
+      const ready = await fetch(`${url}/healthz`, { signal: signal ? AbortSignal.any([signal, probe]) : probe }).then(
+        (r) => r.ok,
+        () => false,
+      )
+      if (ready) return { name, url, child, stop: child.stop }
+      await sleep(100, undefined, signal ? { signal } : {}).catch(() => {})
     }
-    ready = await fetch(`${url}/healthz`, { signal: AbortSignal.timeout(1_000) }).then(
-      (r) => r.ok,
-      () => false,
-    )
-    if (!ready) await new Promise((r) => setTimeout(r, 100))
+  } catch (err) {
+    await child.stop()
+    throw err
   }
-
-  const stop = async () => {
-    if (child.exitCode !== null || child.signalCode !== null) return
-    child.kill('SIGTERM')
-    const timer = setTimeout(() => child.kill('SIGKILL'), 8_000)
-    await exited
-    clearTimeout(timer)
-  }
-  return { name, url, child, stop }
 }
 
 const colors = [36, 33, 35, 32, 34, 31, 90]

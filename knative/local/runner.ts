@@ -13,10 +13,11 @@ import { startLocalBroker } from '../../eventing/local/broker.ts'
 import { functions } from '../../functions/catalog.ts'
 import { generateSigningKey, publicJwkOf, PrivateJwk } from '../../shared/auth.ts'
 import { createLogger } from '../../shared/log.ts'
+import { lockDataDir } from './data-dir-lock.ts'
 import { demoCatalog } from './demo-catalog.ts'
-import { startEmbeddedPostgres } from './embedded-postgres.ts'
 import { loadIngressRoutes, startIngress } from './ingress.ts'
 import { freePort, startFunctionProcess, type FunctionProcess, type Output } from './processes.ts'
+import { openShopDatabase } from './shop-database.ts'
 import * as v from 'valibot'
 
 export type ShopOptions = {
@@ -26,9 +27,8 @@ export type ShopOptions = {
   /** auth gets this port, then product, cart, order, payment, dead-letter; 0 = free ports. */
   functionPortBase: number
   dataDir: string
+  /** A PostgreSQL to use (its database made when missing); unset: the embedded one in DATA_DIR. */
   databaseUrl?: string
-  /** Whether that database gives each connection its own session (not so for PGlite). */
-  namedStatements?: boolean
   amqpUrl?: string
   demoCatalog: boolean
   adminEmail: string
@@ -40,10 +40,20 @@ export type ShopOptions = {
   /** PingSource schedules by name, instead of the manifests' (see eventing/local). */
   pingSchedules?: Record<string, string>
   output: Output
+  /**
+   * Aborting it while the shop starts (Ctrl-C before it is up) stops what has started, then
+   * startShop rejects with the signal's reason. After startShop resolved, use `stop()`.
+   */
+  signal?: AbortSignal
 }
 
 export type Shop = Awaited<ReturnType<typeof startShop>>
 
+/**
+ * Starts the shop: takes DATA_DIR (rejects with `DataDirLocked` when another live shop holds it),
+ * builds stale bundles, opens the database, starts the broker, every function and the ingress.
+ * Whatever fails, or `signal` aborting, stops what had started before the promise rejects.
+ */
 export async function startShop(o: ShopOptions) {
   const say = (line: string) => o.output('shop', line)
   const stops: (() => Promise<void>)[] = []
@@ -52,18 +62,21 @@ export async function startShop(o: ShopOptions) {
     for (const s of stops.reverse()) await s().catch((err: unknown) => say(`stop failed: ${String(err)}`))
     stops.length = 0
   }
+  const checkpoint = () => o.signal?.throwIfAborted()
   try {
     await mkdir(o.dataDir, { recursive: true })
-    await buildIfStale(o.root, say)
+    // Before anything else: a second shop on this directory must not get as far as its database.
+    const lock = await lockDataDir(o.dataDir)
+    stops.push(lock.release)
+    if (lock.tookOverFrom) say(`took over ${lock.file} from PID ${lock.tookOverFrom}, a shop that is no longer running`)
+    await buildIfStale(o.root, say, o.signal)
+    checkpoint()
 
-    let databaseUrl = o.databaseUrl
-    const embedded = !databaseUrl
-    if (!databaseUrl) {
-      say(`no DATABASE_URL: starting an embedded PostgreSQL (PGlite) with its data in ${join(o.dataDir, 'pgdata')}`)
-      const db = await startEmbeddedPostgres({ dataDir: join(o.dataDir, 'pgdata') })
-      stops.push(db.stop)
-      databaseUrl = db.url
-    }
+    // Before any function starts: a database that cannot work is one line now, not six functions retrying.
+    const database = await openShopDatabase({ dataDir: o.dataDir, databaseUrl: o.databaseUrl, say })
+    stops.push(database.stop)
+    const databaseUrl = database.url
+    checkpoint()
 
     const privateJwk = await keptSigningKey(o.dataDir)
     const adminPassword = o.adminPassword ?? (await keptSecret(join(o.dataDir, 'admin-password')))
@@ -82,13 +95,12 @@ export async function startShop(o: ShopOptions) {
       namespace: o.brokerNamespace,
     })
     stops.push(broker.stop)
+    checkpoint()
     if (broker.mode === 'memory') say('no AMQP_URL: the broker keeps its queues in memory; events not yet delivered are lost on exit')
 
     const common = {
       ...o.functionEnv,
       DATABASE_URL: databaseUrl,
-      // PGlite is one session: server-side named statements would collide between connections.
-      DATABASE_NAMED_STATEMENTS: (o.namedStatements ?? !embedded) ? 'on' : 'off',
       JWT_PUBLIC_KEYS: JSON.stringify({ keys: [publicJwkOf(privateJwk)] }),
     }
     const envOf = (name: string): Record<string, string> => {
@@ -101,7 +113,8 @@ export async function startShop(o: ShopOptions) {
       }
     }
     // All at once: every URL is known already, and each migrates its own schema under a lock.
-    await Promise.all(
+    // Settled, not raced: when one fails, the others must be in `stops` before stopping begins.
+    const started = await Promise.allSettled(
       names.map(async (name, i) => {
         const fn = await startFunctionProcess({
           root: o.root,
@@ -110,12 +123,16 @@ export async function startShop(o: ShopOptions) {
           env: envOf(name),
           output: o.output,
           ...(o.functionPortBase ? {} : { nextPort: freePort }),
+          ...(o.signal ? { signal: o.signal } : {}),
         })
         urls[name] = fn.url
         running.set(name, fn)
         stops.push(fn.stop)
       }),
     )
+    checkpoint()
+    const failed = started.find((s) => s.status === 'rejected')
+    if (failed) throw failed.reason
 
     const ingress = await startIngress({
       routes: await loadIngressRoutes(join(o.root, 'knative', 'infra')),
@@ -123,14 +140,16 @@ export async function startShop(o: ShopOptions) {
       port: o.ingressPort,
     })
     stops.push(ingress.stop)
+    checkpoint()
 
     const admin = { email: o.adminEmail, password: adminPassword }
     if (o.demoCatalog) await loadDemoCatalog(ingress.url, admin, say)
+    checkpoint()
 
     return {
       ingressUrl: ingress.url,
       functions: urls,
-      database: embedded ? `embedded PostgreSQL (PGlite) in ${join(o.dataDir, 'pgdata')}` : redact(databaseUrl),
+      database: database.description,
       broker: broker.mode === 'rabbitmq' ? `RabbitMQ at ${redact(o.amqpUrl ?? '')}` : 'in memory',
       brokers: broker.brokers,
       admin,
@@ -144,8 +163,8 @@ export async function startShop(o: ShopOptions) {
 
 const redact = (url: string) => url.replace(/\/\/([^:@/]+):[^@/]*@/, '//$1:***@')
 
-/** Builds the bundles when one is missing or older than the sources. */
-export async function buildIfStale(root: string, say: (line: string) => void) {
+/** Builds the bundles when one is missing or older than the sources; `signal` stops the build. */
+export async function buildIfStale(root: string, say: (line: string) => void, signal?: AbortSignal) {
   const newest = async (dir: string): Promise<number> => {
     let max = 0
     for (const entry of await readdir(dir, { withFileTypes: true })) {
@@ -160,7 +179,7 @@ export async function buildIfStale(root: string, say: (line: string) => void) {
   const built = await Promise.all(bundles.map((b) => (existsSync(b) ? stat(b).then((s) => s.mtimeMs) : 0)))
   if (Math.min(...built) > sources) return
   say('building the function bundles (node build.mjs)')
-  const { stdout } = await promisify(execFile)(process.execPath, ['build.mjs'], { cwd: root })
+  const { stdout } = await promisify(execFile)(process.execPath, ['build.mjs'], { cwd: root, ...(signal ? { signal } : {}) })
   for (const line of stdout.trim().split('\n')) say(line)
 }
 
