@@ -3,13 +3,14 @@
  * PingSources: on each tick of its schedule, one `dev.knative.sources.ping` event to its sink, as
  * the PingSource adapter sends it (knative/eventing pkg/apis/sources/v1/ping_lifecycle.go): source
  * `/apis/v1/namespaces/<ns>/pingsources/<name>`, data and content type from the spec. One attempt
- * per tick, like the adapter: the next tick is the retry.
+ * per tick, like the adapter: the next tick is the retry. Schedules are read in the PingSource's
+ * `timezone` (UTC without one), an override's too.
  */
 import { randomUUID } from 'node:crypto'
 import { setMaxListeners } from 'node:events'
 import type { Logger } from '../../shared/log.ts'
 import type { StoredEvent } from './cloudevent.ts'
-import { parseSchedule, runSchedule } from './cron.ts'
+import { parseSchedule } from './cron.ts'
 import { post, type Target } from './dispatch.ts'
 import type { PingSourceManifest } from './manifests.ts'
 
@@ -27,10 +28,7 @@ export function startPingSources({ namespace, pingSources, overrides = {}, targe
   const stopped = new AbortController()
   setMaxListeners(0, stopped.signal)
   const timers = pingSources.map((ping) => {
-    const schedule = parseSchedule(overrides[ping.name] ?? ping.schedule)
-    if (ping.timezone && !/^(Etc\/)?(UTC|GMT)$/.test(ping.timezone) && !overrides[ping.name]) {
-      log.warn('the local broker reads PingSource schedules in UTC', { pingSource: ping.name, timezone: ping.timezone })
-    }
+    const schedule = parseSchedule(overrides[ping.name] ?? ping.schedule, ping.timezone)
     const fire = async () => {
       const event: StoredEvent = {
         headers: {
@@ -53,7 +51,7 @@ export function startPingSources({ namespace, pingSources, overrides = {}, targe
       }
     }
     log.info('PingSource scheduled', { pingSource: ping.name, schedule: schedule.text, sink: target(ping).display })
-    return runSchedule(schedule, () => void fire())
+    return schedule.start(() => void fire())
   })
   return () => {
     stopped.abort()
