@@ -1,6 +1,7 @@
 #!/usr/bin/env node
-// Bundles each function into one file: functions/<name>/index.ts -> dist/<name>/index.mjs,
-// with its migrations beside it (and any *-worker.mjs it starts). One image per function.
+// Bundles each function of functions/catalog.json into one file: functions/<name>/index.ts ->
+// dist/<name>/index.mjs, with its migrations beside it (and any *-worker.mjs it starts). One image
+// per function.
 //
 //   node build.mjs                 build every function
 //   node build.mjs auth product    build these
@@ -13,11 +14,11 @@ import { join } from 'node:path'
 import { execFileSync } from 'node:child_process'
 import { parseArgs } from 'node:util'
 import { build } from 'esbuild'
+// The one list of functions (functions/catalog.ts gives it its type for TypeScript).
+import catalog from './functions/catalog.json' with { type: 'json' }
 
 const root = new URL('.', import.meta.url).pathname
-const all = (await readdir(join(root, 'functions'), { withFileTypes: true }))
-  .filter((d) => d.isDirectory() && existsSync(join(root, 'functions', d.name, 'index.ts')))
-  .map((d) => d.name)
+const all = catalog.map((f) => f.name)
 const { values: flags, positionals: wanted } = parseArgs({
   allowPositionals: true,
   options: {

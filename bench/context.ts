@@ -47,7 +47,6 @@ export function functionEnv(ctx: Context, extra: Record<string, string> = {}): R
     NODE_ENV: 'production',
     MIGRATE: 'off',
     DATABASE_URL: ctx.db.url,
-    DATABASE_NAMED_STATEMENTS: ctx.db.namedStatements ? 'on' : 'off',
     JWT_PUBLIC_KEYS: ctx.keys.jwks,
     ...extra,
   }

@@ -11,7 +11,7 @@ type Values = { subject?: number; baseline?: number; ratio?: number }
 
 export type Goal = { text: string; met: (v: Values) => boolean }
 
-/** The goals of issue 6, as checks on a row. */
+/** The goals a row can be held to (the README's "Performance" tables show them), as checks on its values. */
 export const goals = {
   /** subject ÷ baseline ≥ x (throughput). */
   ratioAtLeast: (x: number): Goal => ({ text: `≥ ${x}×`, met: ({ ratio }) => ratio !== undefined && ratio >= x }),

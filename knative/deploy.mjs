@@ -15,6 +15,8 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { parseAllDocuments, stringify } from 'yaml'
+// The one list of functions (functions/catalog.ts gives it its type for TypeScript).
+import catalog from '../functions/catalog.json' with { type: 'json' }
 
 const { values: opts } = parseArgs({
   options: {
@@ -33,7 +35,7 @@ const root = new URL('..', import.meta.url).pathname
 const ns = 'shop'
 const dry = opts['dry-run']
 // dead-letter first: every Trigger's dead-letter sink should be there before events flow.
-const functions = ['dead-letter', 'auth', 'product', 'cart', 'order', 'payment']
+const functions = [...catalog.filter((f) => f.name === 'dead-letter'), ...catalog.filter((f) => f.name !== 'dead-letter')].map((f) => f.name)
 const image = (fn) => `${opts.registry.replace(/\/+$/, '')}/${fn}:${opts.tag}`
 const work = mkdtempSync(join(tmpdir(), 'shop-deploy-'))
 
@@ -81,7 +83,8 @@ function secret(name, values) {
   if (!dry) writeFileSync(file, Object.entries(values).map(([k, v]) => `${k}=${v}`).join('\n') + '\n', { mode: 0o600 })
   run('kubectl', ['-n', ns, 'create', 'secret', 'generic', name, `--from-env-file=${file}`])
 }
-const roles = { auth: 'auth', product: 'product', cart: 'cart', order: 'orders', payment: 'payment', 'dead-letter': 'deadletter' }
+// Function → its database role, named as the schema it owns (knative/infra/200-postgres.yaml makes them).
+const roles = Object.fromEntries(catalog.map((f) => [f.name, f.schema]))
 if (!exists('secret', 'postgres-roles')) {
   // The role passwords and the URLs that carry them are made together, or not at all.
   const passwords = Object.fromEntries(Object.keys(roles).map((fn) => [fn, secretValue()]))

@@ -10,6 +10,7 @@ import { Ajv } from 'ajv'
 import { beforeAll, describe, expect, it } from 'vitest'
 import { parseAllDocuments } from 'yaml'
 import { functions } from '../functions/catalog.ts'
+import { hasTool } from '../test/tools.ts'
 
 const require = createRequire(import.meta.url)
 const root = new URL('..', import.meta.url).pathname
@@ -27,9 +28,12 @@ function kustomize(dir: string): K8s[] {
   return parseAllDocuments(out).map((d) => d.toJS() as K8s)
 }
 
+// Every check here starts from kustomize's rendering (the deploy script's dry run renders too).
+const kubectlHere = hasTool('kubectl')
 let knative: K8s[]
 let eventing: K8s[]
 beforeAll(() => {
+  if (!kubectlHere) return
   knative = kustomize('knative')
   eventing = kustomize('eventing')
 })
@@ -53,7 +57,7 @@ function model(o: K8s): { validate(): void } {
   return new Kind(o)
 }
 
-describe('rendering', () => {
+describe.skipIf(!kubectlHere)('rendering', () => {
   it('renders knative/ and eventing/ with kustomize, all in namespace shop', () => {
     expect(knative.length).toBeGreaterThan(10)
     expect(eventing.length).toBeGreaterThan(5)
@@ -65,7 +69,7 @@ describe('rendering', () => {
   })
 })
 
-describe('schemas', () => {
+describe.skipIf(!kubectlHere)('schemas', () => {
   it('validates every object against its schema', () => {
     const ajv = new Ajv({ strict: false, allErrors: true })
     const problems: string[] = []
@@ -97,7 +101,7 @@ const RESERVED_PORTS = [8012, 8013, 8022, 9090, 9091, 8008]
 const RESERVED_ENV = ['PORT', 'K_SERVICE', 'K_CONFIGURATION', 'K_REVISION']
 const int = (s: string | undefined) => (s !== undefined && /^\d+$/.test(s) ? Number(s) : NaN)
 
-describe('Knative Services', () => {
+describe.skipIf(!kubectlHere)('Knative Services', () => {
   it('has one per function, the dead-letter sink included', () => {
     expect(ksvcs().map((s) => s.metadata.name).sort()).toEqual(functions.map((f) => f.name).sort())
   })
@@ -172,7 +176,7 @@ describe('Knative Services', () => {
   })
 })
 
-describe('Ingress', () => {
+describe.skipIf(!kubectlHere)('Ingress', () => {
   it('routes each public function by exactly one Ingress, and the dead-letter sink by none', () => {
     const ingresses = ofKind(knative, 'Ingress')
     const routed = ingresses.flatMap((i) => i.spec.rules.flatMap((r: any) => r.http.paths.map((p: any) => ({ path: p.path, pathType: p.pathType, service: p.backend.service.name, ingress: i }))))
@@ -192,7 +196,7 @@ describe('Ingress', () => {
   })
 })
 
-describe('Brokers and Triggers', () => {
+describe.skipIf(!kubectlHere)('Brokers and Triggers', () => {
   const fullDelivery = (d: any, where: string) => {
     expect(d, where).toBeTruthy()
     expect(Number.isInteger(d.retry) && d.retry > 0, `${where} retry`).toBe(true)
@@ -229,7 +233,7 @@ describe('Brokers and Triggers', () => {
     }
   })
 
-  it('wires the event flow of DESIGN.md 4', () => {
+  it('wires order.created to cart and payment, and payment.status to order', () => {
     const flow = triggers().map((t) => `${t.spec.broker}:${t.spec.filter.attributes.type}->${t.spec.subscriber.ref.name}`).sort()
     expect(flow).toEqual(['orders:order.created->cart', 'orders:order.created->payment', 'payments:payment.status->order'])
     const payment = triggers().find((t) => t.spec.subscriber.ref.name === 'payment')!
@@ -248,7 +252,7 @@ describe('Brokers and Triggers', () => {
   })
 })
 
-describe('ConfigMaps', () => {
+describe.skipIf(!kubectlHere)('ConfigMaps', () => {
   it('hold no secret values', () => {
     const suspicious = /(PASSWORD|SECRET|PRIVATE|TOKEN|_KEY|DATABASE_URL)$/i
     for (const cm of ofKind(all(), 'ConfigMap')) {
@@ -261,7 +265,7 @@ describe('ConfigMaps', () => {
   })
 })
 
-describe('the deploy script', () => {
+describe.skipIf(!kubectlHere)('the deploy script', () => {
   const dryRun = () =>
     execFileSync('node', [`${root}knative/deploy.mjs`, '--registry', 'registry.example.com/shop', '--tag', '1.2.3', '--admin-email', 'ops@example.com', '--dry-run'], { encoding: 'utf8' })
   const commands = () => dryRun().split('\n').filter((l) => l && !l.startsWith('#') && /^(kubectl|kn) /.test(l))

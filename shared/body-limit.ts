@@ -10,6 +10,12 @@ import { bodyLimit as countingLimit } from 'hono/body-limit'
 
 const BODILESS = new Set(['GET', 'HEAD', 'OPTIONS', 'DELETE'])
 
+/**
+ * Hono middleware that refuses a request body over `options.maxSize` bytes, with Hono's own
+ * `bodyLimit` options (`onError` makes the answer: `createApp` throws a 413 problem). A
+ * Content-Length at or under the limit passes at once, one over it is refused before a byte is
+ * read; a chunked body (or a body-carrying method without a length) is counted as it streams.
+ */
 export function bodyLimit(options: Parameters<typeof countingLimit>[0]): MiddlewareHandler {
   const counting = countingLimit(options)
   return async function bodyLimit(c, next) {

@@ -5,7 +5,7 @@
  */
 import * as v from 'valibot'
 
-/** A whole number in a string, within bounds, with a default when unset or empty. */
+/** A valibot schema for a variable holding a whole number from `min` to `max` (inclusive); `fallback` when unset or blank. */
 export const intVar = (fallback: number, min: number, max: number) =>
   v.pipe(
     v.optional(v.string(), String(fallback)),
@@ -16,7 +16,7 @@ export const intVar = (fallback: number, min: number, max: number) =>
     v.maxValue(max, `must be a whole number from ${min} to ${max}`),
   )
 
-/** A decimal number in a string, within bounds. */
+/** A valibot schema for a variable holding a decimal number from `min` to `max` (inclusive); `fallback` when unset or blank. */
 export const numberVar = (fallback: number, min: number, max: number) =>
   v.pipe(
     v.optional(v.string(), String(fallback)),
@@ -27,7 +27,7 @@ export const numberVar = (fallback: number, min: number, max: number) =>
     v.maxValue(max, `must be a number from ${min} to ${max}`),
   )
 
-/** One of a few words, with a default. */
+/** A valibot schema for a variable holding one of `options` (exact, case-sensitive); `fallback` when unset or blank. */
 export const enumVar = <const T extends readonly [string, ...string[]]>(options: T, fallback: T[number]) =>
   v.pipe(
     v.optional(v.string(), fallback),
@@ -35,14 +35,14 @@ export const enumVar = <const T extends readonly [string, ...string[]]>(options:
     v.picklist(options, `must be one of ${options.join(', ')}`),
   )
 
-/** A string with a default when unset or empty. */
+/** A valibot schema for a variable holding any string, trimmed; `fallback` when unset or blank. */
 export const stringVar = (fallback: string) =>
   v.pipe(
     v.optional(v.string(), fallback),
     v.transform((s) => (s.trim() === '' ? fallback : s.trim())),
   )
 
-/** A required http(s) or postgres URL. */
+/** A valibot schema for a required URL whose scheme is one of `protocols` (with the colon: `['http:', 'https:']`), trimmed. */
 export const urlVar = (protocols: string[]) =>
   v.pipe(
     v.optional(v.string(), ''),
@@ -58,7 +58,7 @@ export const urlVar = (protocols: string[]) =>
     }, `must be a ${protocols.map((p) => p.replace(':', '://')).join(' or ')} URL`),
   )
 
-/** An optional http(s) URL: unset or empty means none. */
+/** Like `urlVar`, but optional: unset or blank gives `undefined`. */
 export const optionalUrlVar = (protocols: string[]) =>
   v.pipe(
     v.optional(v.string()),
@@ -66,7 +66,7 @@ export const optionalUrlVar = (protocols: string[]) =>
     v.union([v.undefined(), urlVar(protocols)], `must be a ${protocols.map((p) => p.replace(':', '://')).join(' or ')} URL`),
   )
 
-/** A JSON document in a string, parsed, then checked with `schema`. */
+/** A valibot schema for a required variable holding a JSON document, parsed, then checked with `schema` (its output is the result). */
 export const jsonVar = <S extends v.GenericSchema>(schema: S) =>
   v.pipe(
     v.optional(v.string(), ''),
@@ -82,7 +82,10 @@ export const jsonVar = <S extends v.GenericSchema>(schema: S) =>
     schema,
   )
 
-/** The entries every function reads (DESIGN.md 5). */
+/**
+ * The variables every function reads, with their defaults and bounds (the README's "Configuration"
+ * table, rows "all"); a function adds its own with `{ ...BaseEnv, … }`.
+ */
 export const BaseEnv = {
   PORT: intVar(8080, 0, 65535),
   DATABASE_URL: urlVar(['postgres:', 'postgresql:']),

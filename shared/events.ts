@@ -31,7 +31,12 @@ type ConsumerOptions<S extends v.GenericSchema> = {
 }
 
 /**
- * A route handler that takes one CloudEvent (binary or structured mode).
+ * A route handler that takes one CloudEvent 1.0 over HTTP (binary or structured content mode;
+ * batched mode is refused) of `type`, checks its `data` with `schema` and calls `handle`. Answers
+ * 204 when handled (or a duplicate); 400 for something that is not such an event and 422 for
+ * data the schema refuses (RFC 9457 problems; the broker drops those, so each is logged and
+ * counted `outcome="rejected"`); 503 when `handle` throws anything else, so the broker retries.
+ * An `HttpProblem` 400 or 422 thrown by `handle` is permanent too.
  *
  * @example
  * ```ts
@@ -88,8 +93,13 @@ async function parseEvent(c: Context, type: string): Promise<CloudEventV1<unknow
   return parsed
 }
 
-/** One event to publish; `id` defaults to a new UUID (pass a stable one to make resends dedupable). */
+/**
+ * One event to publish, as CloudEvents 1.0 attributes: `type` (`order.created`), `source` (a URI
+ * reference, `/shop/order`), `data` (sent as JSON), `id` (default: a new UUID; pass a stable one
+ * so that a resend can be recognised), `subject`, and `time` (RFC 3339; default: now).
+ */
 export type OutgoingEvent = { type: string; source: string; data: unknown; id?: string; subject?: string; time?: string }
+/** Publishes one event; resolves when the broker accepted it (2xx), rejects otherwise (then it may be sent again with the same `id`). */
 export type Publisher = (event: OutgoingEvent) => Promise<void>
 
 type PublisherOptions = {
@@ -101,8 +111,11 @@ type PublisherOptions = {
 }
 
 /**
- * Publishes in binary mode; resolves only when the broker answered 2xx (the RabbitMQ broker's
- * 202 comes after RabbitMQ confirmed the message).
+ * A publisher that POSTs each event to `sink` in CloudEvents 1.0 binary content mode (`ce-*`
+ * headers, JSON body); it resolves only when the broker answered 2xx (the RabbitMQ broker's 202
+ * comes after RabbitMQ confirmed the message), and rejects on any other status, a network error,
+ * no `sink`, or no answer within `timeoutMs` (default 3,000 ms). Counts
+ * `events_published_total{type, outcome="sent"|"failed"}`.
  *
  * @example
  * ```ts

@@ -23,6 +23,13 @@ type AppOptions = {
 }
 
 /**
+ * A Hono app with what every function shares, in this order: an `X-Request-Id` (kept from the
+ * request or made), an access-log line per request, the HTTP metrics, 405 with `Allow` for a known
+ * path and another method, a body limit of `maxBodyBytes` (default 64 KiB; over it, 413),
+ * `GET /healthz` (200 `{"status":"ok"}`, or 503 when `pool` does not answer) and `GET /metrics`
+ * (Prometheus text). Every error is answered as an RFC 9457 problem (`application/problem+json`):
+ * an `HttpProblem` as it says, Hono's own 4xx with their message, anything else 500 (and logged).
+ *
  * @example
  * ```ts
  * const app = createApp({ log, metrics, pool })
@@ -63,6 +70,7 @@ export function createApp({ log, metrics, pool, maxBodyBytes = 64 * 1024 }: AppO
   return app
 }
 
+/** The Hono app `createApp` makes; a function's app factory adds its routes to it and answers it. */
 export type App = ReturnType<typeof createApp>
 
 function renderError(err: Error, c: Context, log: Logger): Response {

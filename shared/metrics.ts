@@ -8,9 +8,18 @@ import type { MiddlewareHandler } from 'hono'
 import { matchedRoutes } from 'hono/route'
 import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
 
+/** What `createMetrics` answers: `registry`, the `http` middleware, the `/metrics` `handler`, and the `eventsReceived` and `eventsPublished` counters. */
 export type Metrics = ReturnType<typeof createMetrics>
 
 /**
+ * A Prometheus registry of its own (prom-client), with Node's default process metrics unless
+ * `defaults: false`, and the metrics every function exports:
+ * - `http_requests_total{method, route, status}` and `http_request_duration_seconds{method, route,
+ *   status}` (a histogram, seconds, buckets 5 ms to 10 s), both kept by the `http` middleware;
+ * - `events_received_total{type, outcome}`, outcome `handled`, `duplicate`, `rejected` or `failed`;
+ * - `events_published_total{type, outcome}`, outcome `sent` or `failed`.
+ * `handler` answers the registry in the Prometheus text exposition format.
+ *
  * @example
  * ```ts
  * const metrics = createMetrics()

@@ -13,7 +13,11 @@ type Migration = { version: number; name: string; sql: string; checksum: string 
 
 const FILE = /^(\d{3})_([a-z0-9_]+)\.sql$/
 
-/** Reads and checks the migration files of a folder: numbered 1, 2, 3, … with no gap. */
+/**
+ * Reads and checks the `.sql` files of a folder (a path or a `file:` URL): each named like
+ * `001_create_things.sql` and numbered 1, 2, 3, … with no gap. Answers them in order with their
+ * SHA-256 checksums; throws an `Error` naming the first file that breaks the rule.
+ */
 export async function readMigrations(dir: URL | string): Promise<Migration[]> {
   const files = (await readdir(dir)).filter((f) => f.endsWith('.sql')).sort()
   const migrations: Migration[] = []
@@ -36,7 +40,11 @@ const dirUrl = (dir: URL | string) => {
 type MigrateOptions = { schema: string; dir: URL | string; log: Logger }
 
 /**
- * Brings `schema` up to date with the files in `dir`; returns the names it applied.
+ * Brings `schema` up to date with the files in `dir`: makes the schema and its
+ * `schema_migrations` table if missing, then applies each new file in its own transaction, under
+ * a PostgreSQL advisory lock per schema so concurrent starts take turns. Answers the file names it
+ * applied (empty when up to date). Throws an `Error` for a bad schema name, a file that changed
+ * after it was applied, a migration the folder no longer has, or one that fails (rolled back).
  *
  * @example
  * ```ts

@@ -12,7 +12,9 @@ import type { OutgoingEvent, Publisher } from './events.ts'
 import type { Logger } from './log.ts'
 import type { Metrics } from './metrics.ts'
 
+/** An event as the outbox keeps it: CloudEvents `id` (a UUID, the row's key), `type`, `source` and JSON `data`. */
 export type OutboxEvent = Required<Pick<OutgoingEvent, 'id' | 'type' | 'source' | 'data'>>
+/** What a sweep did: events `sent` and `failed` (it stops at the first failure), and `pending` left unsent after it. */
 export type FlushResult = { sent: number; failed: number; pending: number }
 
 type OutboxOptions = {
@@ -27,6 +29,15 @@ type OutboxOptions = {
   claimSeconds?: number
 }
 
+/**
+ * The outbox on `table`: `add(tx, event)` writes an event inside the caller's transaction;
+ * `send(event)` publishes one and marks it sent (answers false, never throws, when the broker did
+ * not take it: the row stays); `flush({ maxMs })` sends every unsent row, oldest first, claiming
+ * `batchSize` rows (default 20) for `claimSeconds` (default 60 s) so concurrent sweeps on other
+ * pods take others; `sweepIfBacklog()` flushes only when a failure may have left rows; `stats()`
+ * answers `{ pending, oldestAgeSeconds }`. Registers the gauges `outbox_pending` and
+ * `outbox_oldest_age_seconds`. Throws at once when `table` is not a plain `schema.table` name.
+ */
 export function createOutbox({ pool, table, publish, log, metrics, batchSize = 20, claimSeconds = 60 }: OutboxOptions) {
   if (!/^[a-z_][a-z0-9_]*\.[a-z_][a-z0-9_]*$/.test(table)) throw new Error(`bad outbox table ${table}`)
   let flushing: Promise<FlushResult> | undefined
@@ -133,4 +144,5 @@ export function createOutbox({ pool, table, publish, log, metrics, batchSize = 2
   }
 }
 
+/** What `createOutbox` answers: `add`, `send`, `flush`, `sweepIfBacklog` and `stats`. */
 export type Outbox = ReturnType<typeof createOutbox>

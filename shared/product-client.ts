@@ -11,8 +11,10 @@ const Product = v.object({
   price_cents: v.pipe(v.number(), v.integer(), v.minValue(0)),
   stock: v.number(),
 })
+/** What cart and order need of a product: its `id` (UUID), `name`, `price_cents` (a whole number of cents, ≥ 0) and `stock`. */
 export type Product = v.InferOutput<typeof Product>
 
+/** Reads products from the product function. */
 export type ProductClient = {
   /** The product, `undefined` if there is none; throws a 503 problem when product cannot answer. */
   get(id: string): Promise<Product | undefined>
@@ -21,6 +23,11 @@ export type ProductClient = {
 type ClientOptions = { baseUrl: string; timeoutMs?: number; fetch?: typeof globalThis.fetch }
 
 /**
+ * A client of the product function's public API at `baseUrl` (`PRODUCT_URL`): `get(id)` asks
+ * `GET /api/products/:id`, answers the product, or `undefined` on 404; any other status, a body
+ * that is not a product, a network error or no answer within `timeoutMs` (default 3,000 ms)
+ * throws a 503 `HttpProblem`, so the caller's request fails with 503 and may be retried.
+ *
  * @example
  * ```ts
  * const products = createProductClient({ baseUrl: config.PRODUCT_URL })

@@ -10,7 +10,7 @@ import { badRequest, unsupportedMediaType, type FieldError } from './errors.ts'
 
 const JSON_TYPE = /^application\/([\w.-]+\+)?json$/i
 
-/** Turns valibot issues into the `errors` of a 400: one entry per field, in order. */
+/** Turns valibot issues into the `errors` of a 400 or 422 problem: one `{ path, message }` per issue, in order; an unknown field of a strict object says so. */
 export function fieldErrors(issues: readonly v.BaseIssue<unknown>[]): FieldError[] {
   return issues.map((issue) => {
     const path = issue.path?.map((p) => String(p.key)).join('.') ?? ''
@@ -22,8 +22,10 @@ export function fieldErrors(issues: readonly v.BaseIssue<unknown>[]): FieldError
 }
 
 /**
- * Validates one part of the request. JSON bodies must say `Content-Type: application/json`
- * (415 otherwise) and parse (400 otherwise); then the schema decides (400 with `errors`).
+ * Hono middleware that validates one part of the request (`json` body, `query` or `param`) with a
+ * valibot schema and makes the output `c.req.valid(target)`. JSON bodies must say
+ * `Content-Type: application/json` (or `+json`; 415 otherwise) and parse (400 otherwise); then
+ * the schema decides (400 with `errors`). Every refusal is an RFC 9457 problem.
  *
  * @example
  * ```ts
@@ -44,10 +46,10 @@ export function validate<T extends 'json' | 'query' | 'param', S extends v.Gener
 
 const where = { json: 'body', query: 'query', param: 'path' } as const
 
-/** A UUID path or body field. */
+/** A valibot schema for a UUID path or body field (any version; "must be a UUID" otherwise). */
 export const Uuid = v.pipe(v.string(), v.uuid('must be a UUID'))
 
-/** An integer in a query string (`?limit=20`), within bounds, with a default. */
+/** A valibot schema for a whole number in a query string (`?limit=20`), from `min` to `max` inclusive, `fallback` when absent. */
 export const queryInt = (fallback: number, min: number, max: number) =>
   v.pipe(
     v.optional(v.string(), String(fallback)),
@@ -57,7 +59,7 @@ export const queryInt = (fallback: number, min: number, max: number) =>
     v.maxValue(max, `must be a whole number from ${min} to ${max}`),
   )
 
-/** A whole number in a JSON body (never a float or a numeric string), within bounds. */
+/** A valibot schema for a whole number in a JSON body (never a float or a numeric string), from `min` to `max` inclusive. */
 export const bodyInt = (min: number, max: number) =>
   v.pipe(
     v.number('must be a number'),
@@ -66,7 +68,7 @@ export const bodyInt = (min: number, max: number) =>
     v.maxValue(max, `must be at most ${max}`),
   )
 
-/** Pagination shared by every list: `?limit` 1..100 (default 20) and `?offset`. */
+/** Pagination shared by every list, valibot entries for a query schema: `?limit` 1..100 (default 20) and `?offset` 0..1,000,000 (default 0), counted in items. */
 export const Page = {
   limit: queryInt(20, 1, 100),
   offset: queryInt(0, 0, 1_000_000),

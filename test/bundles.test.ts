@@ -2,16 +2,19 @@
  * The built bundles, run as processes the way Knative runs them: configuration errors, a
  * request served, and SIGTERM finishing what is in flight before exiting 0.
  */
-import { execFile, spawn } from 'node:child_process'
+import { spawn } from 'node:child_process'
 import { once } from 'node:events'
-import { promisify } from 'node:util'
-import { beforeAll, describe, expect, inject, it } from 'vitest'
+import { connect, createServer, type AddressInfo, type Socket } from 'node:net'
+import { beforeAll, describe, expect, inject, it, onTestFinished, vi } from 'vitest'
+import { buildIfStale } from '../knative/local/runner.ts'
 import { uniqueEmail } from './support.ts'
 
 const root = new URL('..', import.meta.url).pathname
 
+// Only when the sources are newer, as npm start does: an unconditional build deletes each bundle
+// before writing it again, under the feet of any other test starting the local stack meanwhile.
 beforeAll(async () => {
-  await promisify(execFile)('node', ['build.mjs'], { cwd: root })
+  await buildIfStale(root, () => {})
 }, 60_000)
 
 function start(name: string, env: Record<string, string>) {
@@ -34,10 +37,51 @@ function start(name: string, env: Record<string, string>) {
   return { child, port, output: () => output, exited: once(child, 'exit') as Promise<[number | null]> }
 }
 
-const dbEnv = () => ({
-  DATABASE_URL: inject('databaseUrl'),
-  DATABASE_NAMED_STATEMENTS: inject('realPostgres') ? 'on' : 'off',
-})
+const dbEnv = () => ({ DATABASE_URL: inject('databaseUrl') })
+
+/** `vi.waitFor` with room for a loaded machine: a wait for a condition, never for a time. */
+const waitFor = <T>(check: () => T) => vi.waitFor(check, { timeout: 10_000, interval: 10 })
+
+/**
+ * A TCP proxy this test owns in front of the test database. `hold()` keeps what clients send
+ * from reaching the database (answers already on their way still come back) until `release()`:
+ * a request that needs the database is then in flight for exactly as long as the test says.
+ * `held()` is what is waiting, so the test can tell when a given query is.
+ */
+async function startHoldingProxy(database: string) {
+  const target = new URL(database)
+  const sockets = new Set<Socket>()
+  const waiting: { upstream: Socket; chunk: Buffer }[] = []
+  let holding = false
+  const server = createServer((client) => {
+    const upstream = connect(Number(target.port || 5432), target.hostname)
+    for (const [socket, other] of [[client, upstream], [upstream, client]] as const) {
+      sockets.add(socket)
+      socket.on('error', () => {})
+      socket.on('close', () => (sockets.delete(socket), other.destroy()))
+    }
+    client.on('data', (chunk: Buffer) => (holding ? waiting.push({ upstream, chunk }) : upstream.write(chunk)))
+    upstream.pipe(client)
+  })
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  const url = new URL(database)
+  url.hostname = '127.0.0.1'
+  url.port = String((server.address() as AddressInfo).port)
+  return {
+    url: url.href,
+    hold: () => void (holding = true),
+    held: () => Buffer.concat(waiting.map((w) => w.chunk)),
+    release() {
+      holding = false
+      for (const { upstream, chunk } of waiting.splice(0)) upstream.write(chunk)
+    },
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve())
+        for (const socket of sockets) socket.destroy()
+      }),
+  }
+}
 
 describe('a bundle', () => {
   it('stops at start with a message naming a bad variable', async () => {
@@ -59,16 +103,28 @@ describe('a bundle', () => {
   })
 
   it('serves, then on SIGTERM finishes the request in flight and exits 0', async () => {
-    const fn = start('auth', { ...dbEnv(), BCRYPT_COST: '10' })
+    const database = await startHoldingProxy(inject('databaseUrl'))
+    const fn = start('auth', { ...dbEnv(), DATABASE_URL: database.url, BCRYPT_COST: '4' })
+    onTestFinished(async () => {
+      if (fn.child.exitCode === null) fn.child.kill('SIGKILL')
+      await database.close()
+    })
     const base = `http://127.0.0.1:${await fn.port}`
     expect((await fetch(`${base}/healthz`)).status).toBe(200)
     const email = uniqueEmail()
     const body = JSON.stringify({ email, password: 'long enough', name: 'Ada' })
-    // Registering hashes at cost 10 (~100 ms): SIGTERM lands while it is in flight.
+    // The register request stays in flight until the test lets its INSERT (which carries the
+    // email) through to the database.
+    database.hold()
     const pending = fetch(`${base}/api/auth/register`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body })
-    await new Promise((r) => setTimeout(r, 30))
+    await waitFor(() => expect(database.held().includes(email)).toBe(true))
     fn.child.kill('SIGTERM')
-    expect((await pending).status).toBe(201)
+    await waitFor(() => expect(fn.output()).toMatch(/"msg":"stopping: finishing requests in flight"/))
+    expect(fn.child.exitCode).toBe(null)
+    database.release()
+    const res = await pending
+    expect(res.status).toBe(201)
+    expect(await res.json()).toMatchObject({ email })
     const [code] = await fn.exited
     expect(code).toBe(0)
     expect(fn.output()).toMatch(/"msg":"stopped"/)

@@ -8,7 +8,7 @@ import { mkdtemp } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest'
-import { deleteTopology } from '../eventing/local/testing.ts'
+import { deleteTopology } from '../eventing/local/delete-topology.ts'
 import { startShop, type Shop } from '../knative/local/runner.ts'
 import { uniqueEmail } from './support.ts'
 
@@ -91,7 +91,6 @@ describe.each(modes)('the shop on one machine, broker %s', (mode) => {
       functionPortBase: 0,
       dataDir: await mkdtemp(join(tmpdir(), 'shop-e2e-')),
       databaseUrl: inject('databaseUrl'),
-      namedStatements: inject('realPostgres'),
       amqpUrl: mode === 'rabbitmq' ? process.env.AMQP_URL : undefined,
       brokerNamespace,
       demoCatalog: false,

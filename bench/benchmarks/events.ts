@@ -8,22 +8,20 @@
  *   confirms, awaiting each confirm and with a window as wide as the broker's HTTP publishers.
  * - With the 2 s payment delay, the payment Trigger at parallelism 1 and at 20 (two stacks on
  *   temp copies of eventing/ that differ in that annotation only), to show throughput scales.
- * - An experiment: the stack and the broker built with TCP_NODELAY on amqplib's connection
- *   (bench/experiments/amqp-nodelay.ts), in turns with the real ones, to show what it would buy.
  * The bench process hosts the stacks' ingress and broker, so it is not pinned to core 0 for the
  * stacks; the broker alone runs as a process of its own on the server cores (bench/apps/broker.ts).
  */
-import { spawn } from 'node:child_process'
-import { once } from 'node:events'
 import { randomBytes, randomUUID } from 'node:crypto'
 import { createWriteStream } from 'node:fs'
 import { copyFile, mkdir, mkdtemp, readFile, readdir, rm, symlink, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { pathToFileURL } from 'node:url'
 import { connect } from 'amqplib'
 import * as v from 'valibot'
-import { deleteTopology, objects, startSubscriber, writeManifests } from '../../eventing/local/testing.ts'
+import { deleteTopology } from '../../eventing/local/delete-topology.ts'
+import { startSubscriber } from '../../eventing/local/recording-subscriber.ts'
+import { objects, writeManifests } from '../../eventing/local/temp-manifests.ts'
+import { startChild } from '../../knative/local/child.ts'
 import { startShop } from '../../knative/local/runner.ts'
 import { PrivateJwk } from '../../shared/auth.ts'
 import type { Pool } from '../../shared/db.ts'
@@ -39,11 +37,6 @@ const B = '5 events'
 const SHOPPERS = 20
 const PUBLISHERS = 20
 const PARALLELISM = 20
-
-type Builds = Pick<typeof import('../experiments/nodelay.ts'), 'startShop'>
-const real: Builds = { startShop }
-/** The same code built with TCP_NODELAY on amqplib's connections (bench/run.mjs). */
-const noDelay = async (ctx: Context): Promise<Builds> => (await import(pathToFileURL(join(ctx.root, 'dist/bench/experiments/nodelay.mjs')).href)) as Builds
 
 type Out = { rows: Row[]; notes: string[]; raw: Record<string, unknown> }
 
@@ -64,24 +57,17 @@ export async function events(ctx: Context): Promise<BenchmarkResult> {
   return out
 }
 
-/** Orders through the whole stack with PAYMENT_DELAY_MS=0; beside it, the noDelay experiment's stack. */
+/** Orders through the whole stack with PAYMENT_DELAY_MS=0. */
 async function pipeline(ctx: Context, { rows, notes, raw }: Out) {
   const { options, say } = ctx
   const stacks: Stack[] = []
   try {
-    const stack = await startStack(ctx, { root: ctx.root, label: 'pipeline', databaseUrl: ctx.db.url, pool: ctx.db.pool, delayMs: 0, builds: real })
+    const stack = await startStack(ctx, { root: ctx.root, label: 'pipeline', databaseUrl: ctx.db.url, pool: ctx.db.pool, delayMs: 0 })
     stacks.push(stack)
-    let experiment: Stack | undefined
-    if (ctx.amqpUrl) {
-      const other = await ctx.db.another('nodelay')
-      experiment = await startStack(ctx, { root: ctx.root, label: 'pipeline-nodelay', databaseUrl: other.url, pool: other.pool, delayMs: 0, builds: await noDelay(ctx) })
-      stacks.push(experiment)
-    }
     say(`  ${options.orders} orders by ${SHOPPERS} shoppers through the ingress, PAYMENT_DELAY_MS=0, until every order is final`)
     const runs = await inTurns(
       {
         stack: () => orderRun(stack, options.orders, SHOPPERS),
-        ...(experiment ? { 'stack, experiment: amqplib noDelay': () => orderRun(experiment, options.orders, SHOPPERS) } : {}),
       },
       options.rounds,
       say,
@@ -92,14 +78,9 @@ async function pipeline(ctx: Context, { rows, notes, raw }: Out) {
       row({ benchmark: B, metric: `${options.orders} orders, delay 0: POST → all final`, unit: 'orders/s', subject: medianOf(r, (x) => x.ordersPerS) }),
       row({ benchmark: B, metric: `${options.orders} orders, delay 0: POSTs alone`, unit: 'orders/s', subject: medianOf(r, (x) => x.postsPerS) }),
     )
-    if (experiment) {
-      const e = runs['stack, experiment: amqplib noDelay']
-      rows.push(row({ benchmark: B, metric: 'experiment: noDelay stack / stack', unit: 'orders/s', subject: medianOf(e, (x) => x.ordersPerS), baseline: medianOf(r, (x) => x.ordersPerS) }))
-    }
     notes.push(
       `5: pipeline = startShop (every bundle a process, the local ingress, the local broker ${ctx.amqpUrl ? 'on RabbitMQ' : 'in memory'}, the manifests of eventing/), PAYMENT_DELAY_MS=0, ` +
-        `${SHOPPERS} shoppers POSTing /api/orders (2 lines each) through the ingress, then polling the database until no order of the run is pending. No baseline: orders/s only, median of ${options.rounds} runs` +
-        (experiment ? '; the experiment row is the same stack with the runner and broker built with TCP_NODELAY on amqplib (bench/experiments/amqp-nodelay.ts), on a database of its own, in turns with it.' : '.'),
+        `${SHOPPERS} shoppers POSTing /api/orders (2 lines each) through the ingress, then polling the database until no order of the run is pending. No baseline: orders/s only, median of ${options.rounds} runs.`,
     )
     const broken = Object.values(runs).flat().filter((x) => x.problem)
     if (broken.length) notes.push(`5: pipeline runs with problems: ${broken.map((x) => x.problem).join('; ')}`)
@@ -109,7 +90,7 @@ async function pipeline(ctx: Context, { rows, notes, raw }: Out) {
   }
 }
 
-/** The local broker's ingress → subscriber against plain amqplib with confirms; and the noDelay experiment. */
+/** The local broker's ingress → subscriber against plain amqplib with confirms. */
 async function brokerAlone(ctx: Context, amqpUrl: string, { rows, notes, raw }: Out) {
   const { options, say } = ctx
   const n = options.events
@@ -120,8 +101,6 @@ async function brokerAlone(ctx: Context, amqpUrl: string, { rows, notes, raw }: 
   try {
     const broker = await startBrokerProcess(ctx, amqpUrl, subscriber.url, 'dist/bench/apps/broker.mjs', 'broker-alone')
     started.push(broker)
-    const experiment = await startBrokerProcess(ctx, amqpUrl, subscriber.url, 'dist/bench/experiments/nodelay/broker.mjs', 'broker-alone-nodelay')
-    started.push(experiment)
     plain = await plainAmqp(ctx, amqpUrl, broker.namespace)
     const timeoutMs = Math.max(60_000, n * 20)
 
@@ -157,7 +136,6 @@ async function brokerAlone(ctx: Context, amqpUrl: string, { rows, notes, raw }: 
     // Warm-up: connections, JIT, queue leaders.
     const warm = Math.min(200, n)
     await viaBroker(broker)(warm)
-    await viaBroker(experiment)(warm)
     await plain.run(warm, PUBLISHERS)
     const p = plain
     const runs = await inTurns(
@@ -165,7 +143,6 @@ async function brokerAlone(ctx: Context, amqpUrl: string, { rows, notes, raw }: 
         'local broker, HTTP ingress': () => viaBroker(broker)(n),
         [`amqplib, window of ${PUBLISHERS}`]: () => p.run(n, PUBLISHERS),
         'amqplib, each confirm awaited': () => p.run(n, 1),
-        'broker, experiment: amqplib noDelay': () => viaBroker(experiment)(n),
       },
       options.rounds,
       say,
@@ -183,7 +160,6 @@ async function brokerAlone(ctx: Context, amqpUrl: string, { rows, notes, raw }: 
       }),
       row({ benchmark: B, metric: 'broker events/s / amqplib each confirm', unit: 'events/s', subject: brokerRate, baseline: medianOf(runs['amqplib, each confirm awaited'], (r) => r.eventsPerS) }),
       row({ benchmark: B, metric: 'broker process CPU per event', unit: 'µs', subject: medianOf(runs['local broker, HTTP ingress'], (r) => ('cpuUs' in r ? r.cpuUs : undefined)) }),
-      row({ benchmark: B, metric: 'experiment: noDelay broker / broker', unit: 'events/s', subject: medianOf(runs['broker, experiment: amqplib noDelay'], (r) => r.eventsPerS), baseline: brokerRate }),
     )
     notes.push(
       `5: broker alone = bench/apps/broker.ts, eventing/local startLocalBroker as a process of its own, logging at info to a file, on test manifests (one Broker, one Trigger filtering type=bench.event, parallelism ${PARALLELISM}, quorum queue) in a fresh namespace, ` +
@@ -191,8 +167,7 @@ async function brokerAlone(ctx: Context, amqpUrl: string, { rows, notes, raw }: 
         'Baseline = plain amqplib on the same RabbitMQ: a durable headers exchange and quorum queue bound like the Trigger\'s, persistent messages with the same headers, a confirm channel, ' +
         `a consumer with prefetch ${PARALLELISM} and manual acks on the same connection, opened with { noDelay: true } as a tuned client would (without it, Nagle's algorithm holds each publish behind ` +
         `an unacknowledged ack: about 25 msg/s awaiting each confirm on this machine); "window ${PUBLISHERS}" keeps up to ${PUBLISHERS} messages unconfirmed (as many as the broker's concurrent publishers), ` +
-        '"each confirm" awaits every confirm before the next publish. The goal (≥ 0.5×) is against the window, the like-for-like concurrency. ' +
-        'Experiment = the same broker process built with bench/experiments/amqp-nodelay.ts (TCP_NODELAY on its connection), in a namespace of its own.',
+        '"each confirm" awaits every confirm before the next publish. The goal (≥ 0.5×) is against the window, the like-for-like concurrency.',
     )
     const broken = Object.values(runs).flat().filter((r) => r.problem)
     if (broken.length) notes.push(`5: broker runs with problems: ${broken.map((r) => r.problem).join('; ')}`)
@@ -208,7 +183,7 @@ const eventBody = (n: number) => `{"n":${n},"note":"an event of about the size o
 
 type BrokerProcess = { url: string; pid: number; namespace: string; stop: () => Promise<void> }
 
-/** `script` (bench/apps/broker.ts, or its experiment build) on test manifests in a namespace of its own, on the server cores. */
+/** `script` (the bundle of bench/apps/broker.ts) on test manifests in a namespace of its own, on the server cores. */
 async function startBrokerProcess(ctx: Context, amqpUrl: string, subscriberUrl: string, script: string, label: string): Promise<BrokerProcess> {
   const namespace = `bench${randomBytes(4).toString('hex')}`
   const dir = await writeManifests(namespace, [
@@ -219,24 +194,19 @@ async function startBrokerProcess(ctx: Context, amqpUrl: string, subscriberUrl: 
   ctx.cleanup.add(`remove the ${label} manifests`, () => rm(dir, { recursive: true, force: true }))
   ctx.cleanup.add(`delete the ${label} topology`, () => deleteTopology(amqpUrl, dir))
   const [command, args] = onServerCores(ctx.placement, process.execPath, [join(ctx.root, script)])
-  const child = spawn(command, args, {
+  const started = startChild({
+    command,
+    args,
     cwd: ctx.root,
     env: { PATH: process.env.PATH ?? '', MANIFESTS_DIR: dir, AMQP_URL: amqpUrl, SINK_URL: subscriberUrl, LOG_FILE: join(ctx.scratch, `${label}.log`) },
-    stdio: ['ignore', 'pipe', 'pipe'],
   })
-  const exited = once(child, 'exit')
-  const stop = ctx.cleanup.add(`stop the ${label} broker`, async () => {
-    if (child.exitCode !== null || child.signalCode !== null) return
-    child.kill('SIGTERM')
-    const timer = setTimeout(() => child.kill('SIGKILL'), 8_000)
-    await exited
-    clearTimeout(timer)
-  })
+  const child = started.process
+  const stop = ctx.cleanup.add(`stop the ${label} broker`, started.stop)
   let stderr = ''
-  child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d))
+  child.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr += d))
   const ready = new Promise<Record<string, string>>((resolve, reject) => {
     let buffered = ''
-    child.stdout.setEncoding('utf8').on('data', (d: string) => {
+    child.stdout!.setEncoding('utf8').on('data', (d: string) => {
       buffered += d
       const line = buffered.split('\n')[0]
       if (buffered.includes('\n') && line) resolve((JSON.parse(line) as { brokers: Record<string, string> }).brokers)
@@ -318,7 +288,7 @@ async function parallelism(ctx: Context, { rows, notes, raw }: Out) {
     for (const p of [1, 20]) {
       const root = await rootWithParallelism(ctx, p)
       const db = await ctx.db.another(`p${p}`)
-      stacks.push(await startStack(ctx, { root, label: `parallelism-${p}`, databaseUrl: db.url, pool: db.pool, delayMs: 2000, builds: real }))
+      stacks.push(await startStack(ctx, { root, label: `parallelism-${p}`, databaseUrl: db.url, pool: db.pool, delayMs: 2000 }))
     }
     const [one, twenty] = stacks as [Stack, Stack]
     const { p1, p20 } = options.slowOrders
@@ -358,7 +328,7 @@ async function parallelism(ctx: Context, { rows, notes, raw }: Out) {
 type Stack = Awaited<ReturnType<typeof startStack>>
 
 /** startShop on `root`, tokens of its signing key for shoppers, and the products of its database. */
-async function startStack(ctx: Context, o: { root: string; label: string; databaseUrl: string; pool: Pool; delayMs: number; builds: Builds }) {
+async function startStack(ctx: Context, o: { root: string; label: string; databaseUrl: string; pool: Pool; delayMs: number }) {
   const dataDir = await mkdtemp(join(tmpdir(), `shop-bench-${o.label}-`))
   ctx.cleanup.add(`remove ${dataDir}`, () => rm(dataDir, { recursive: true, force: true }))
   const namespace = `bench${randomBytes(4).toString('hex')}`
@@ -368,13 +338,12 @@ async function startStack(ctx: Context, o: { root: string; label: string; databa
   const removeTopology = ctx.cleanup.add(`delete the ${o.label} topology`, async () => {
     if (ctx.amqpUrl) await deleteTopology(ctx.amqpUrl, join(o.root, 'eventing'), namespace)
   })
-  const shop = await o.builds.startShop({
+  const shop = await startShop({
     root: o.root,
     ingressPort: 0,
     functionPortBase: 0,
     dataDir,
     databaseUrl: o.databaseUrl,
-    namedStatements: ctx.db.namedStatements,
     ...(ctx.amqpUrl ? { amqpUrl: ctx.amqpUrl } : {}),
     brokerNamespace: namespace,
     demoCatalog: false,

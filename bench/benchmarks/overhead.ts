@@ -5,8 +5,6 @@
  *   with unnamed statements: what named prepared statements buy on a hot read.
  * - A constant route behind the full middleware stack (bench/apps/trivial.ts) against a plain
  *   node:http hello world, and the same stack at LOG_LEVEL=warn: what the access log costs.
- * - Experiments (bench/experiments/): the same bundles with one module swapped, to show what a
- *   change to shared/ would buy; they are reported, never part of a goal.
  */
 import { inTurns, medianOf } from '../compare.ts'
 import { functionEnv, startBundle, startNode, type BenchmarkResult, type Context } from '../context.ts'
@@ -21,7 +19,6 @@ const POOL = '5'
 
 export const show = (r: LoadResult) =>
   `${Math.round(r.rps)} req/s  p50 ${r.p50?.toFixed(2)} ms  p99 ${r.p99?.toFixed(2)} ms${r.cpuUs ? `  cpu ${Math.round(r.cpuUs)} µs/req` : ''}${failures(r) ? `  (${failures(r)})` : ''}`
-const EXPERIMENT = 'dist/bench/experiments/body-limit'
 
 export async function overhead(ctx: Context): Promise<BenchmarkResult> {
   const { options, say } = ctx
@@ -32,28 +29,25 @@ export async function overhead(ctx: Context): Promise<BenchmarkResult> {
     runLoad({ url: server.url, connections: CONNECTIONS, durationS: options.durationS, warmupS: options.warmupS, next: () => ({ path: path() }), serverPid: server.pid })
   const randomProduct = () => `/api/products/${pick(products).id}`
 
-  // Product reads. On PGlite (one session) named statements would collide: both run unnamed there.
-  const named = ctx.db.namedStatements
+  // Product reads.
   const fn = await startBundle(ctx, 'product', { DATABASE_POOL_MAX: POOL })
   const baseEnv = { DATABASE_URL: ctx.db.url, DATABASE_POOL_MAX: POOL }
-  const plainNamed = await startNode(ctx, 'baseline-product-get', 'bench/baselines/product-get.mjs', { ...baseEnv, NAMED: named ? 'on' : 'off' })
-  const plainUnnamed = named ? await startNode(ctx, 'baseline-product-get-unnamed', 'bench/baselines/product-get.mjs', { ...baseEnv, NAMED: 'off' }) : undefined
-  const fnBodyLimit = await startNode(ctx, 'product-experiment-body-limit', `${EXPERIMENT}/product.mjs`, functionEnv(ctx, { DATABASE_POOL_MAX: POOL }))
-  await sameAnswer(randomProduct(), [fn, plainNamed, fnBodyLimit, ...(plainUnnamed ? [plainUnnamed] : [])])
+  const plainNamed = await startNode(ctx, 'baseline-product-get', 'bench/baselines/product-get.mjs', { ...baseEnv, NAMED: 'on' })
+  const plainUnnamed = await startNode(ctx, 'baseline-product-get-unnamed', 'bench/baselines/product-get.mjs', { ...baseEnv, NAMED: 'off' })
+  await sameAnswer(randomProduct(), [fn, plainNamed, plainUnnamed])
 
   say(`  GET /api/products/:id, ${products.length} products, random ids, ${CONNECTIONS} connections, ${options.warmupS} s warm-up + ${options.durationS} s`)
   const reads = await inTurns(
     {
       'product bundle': load(fn, randomProduct),
       'node:http + pg, named': load(plainNamed, randomProduct),
-      ...(plainUnnamed ? { 'node:http + pg, unnamed': load(plainUnnamed, randomProduct) } : {}),
-      'product, experiment: body limit': load(fnBodyLimit, randomProduct),
+      'node:http + pg, unnamed': load(plainUnnamed, randomProduct),
     },
     options.rounds,
     say,
     show,
   )
-  for (const server of [fn, plainNamed, plainUnnamed, fnBodyLimit]) await server?.stop()
+  for (const server of [fn, plainNamed, plainUnnamed]) await server.stop()
 
   const f = reads['product bundle']
   const b = reads['node:http + pg, named']
@@ -62,38 +56,20 @@ export async function overhead(ctx: Context): Promise<BenchmarkResult> {
     row({ benchmark: B, metric: 'GET /products/:id p50: fn / http+pg', unit: 'ms', subject: medianOf(f, (r) => r.p50), baseline: medianOf(b, (r) => r.p50) }),
     row({ benchmark: B, metric: 'GET /products/:id p99: fn / http+pg', unit: 'ms', subject: medianOf(f, (r) => r.p99), baseline: medianOf(b, (r) => r.p99), goal: goals.ratioAtMost(1.5) }),
     row({ benchmark: B, metric: 'GET /products/:id server CPU/req: fn / http+pg', unit: 'µs', subject: medianOf(f, (r) => r.cpuUs), baseline: medianOf(b, (r) => r.cpuUs) }),
+  )
+  rows.push(
     row({
       benchmark: B,
-      metric: 'experiment: body limit by header, req/s / fn',
+      metric: 'http+pg req/s: named / unnamed stmt',
       unit: 'req/s',
-      subject: medianOf(reads['product, experiment: body limit'], (r) => r.rps),
-      baseline: medianOf(f, (r) => r.rps),
-    }),
-    row({
-      benchmark: B,
-      metric: 'experiment: body limit by header, CPU/req / fn',
-      unit: 'µs',
-      subject: medianOf(reads['product, experiment: body limit'], (r) => r.cpuUs),
-      baseline: medianOf(f, (r) => r.cpuUs),
+      subject: medianOf(b, (r) => r.rps),
+      baseline: medianOf(reads['node:http + pg, unnamed'], (r) => r.rps),
+      goal: goals.ratioAtLeast(1.1),
     }),
   )
-  if (plainUnnamed) {
-    rows.push(
-      row({
-        benchmark: B,
-        metric: 'http+pg req/s: named / unnamed stmt',
-        unit: 'req/s',
-        subject: medianOf(b, (r) => r.rps),
-        baseline: medianOf(reads['node:http + pg, unnamed'], (r) => r.rps),
-        goal: goals.ratioAtLeast(1.1),
-      }),
-    )
-  } else {
-    rows.push(row({ benchmark: B, metric: 'http+pg req/s: named / unnamed stmt', unit: 'req/s', goal: goals.ratioAtLeast(1.1), note: 'not measured: PGlite is one session, named statements are off there' }))
-  }
   notes.push(
     `1: subject = dist/product/index.mjs as deployed (NODE_ENV=production, LOG_LEVEL=info: one access-log line per request, to a file), pool ${POOL}; ` +
-      `baseline = bench/baselines/product-get.mjs, plain node:http + pg with the same ${named ? 'named statement product-get' : 'unnamed statement'}, pool ${POOL}, same database, same JSON (checked). ` +
+      `baseline = bench/baselines/product-get.mjs, plain node:http + pg with the same named statement product-get, pool ${POOL}, same database, same JSON (checked). ` +
       `${CONNECTIONS} connections, random ids of ${products.length} products.`,
   )
 
@@ -101,34 +77,29 @@ export async function overhead(ctx: Context): Promise<BenchmarkResult> {
   const trivial = await startNode(ctx, 'trivial', 'dist/bench/apps/trivial.mjs', functionEnv(ctx))
   const quiet = await startNode(ctx, 'trivial-quiet', 'dist/bench/apps/trivial.mjs', functionEnv(ctx, { LOG_LEVEL: 'warn' }))
   const hello = await startNode(ctx, 'hello', 'bench/baselines/hello.mjs', {})
-  const trivialBodyLimit = await startNode(ctx, 'trivial-experiment-body-limit', `${EXPERIMENT}/trivial.mjs`, functionEnv(ctx))
-  await sameAnswer('/hello', [trivial, hello, trivialBodyLimit])
+  await sameAnswer('/hello', [trivial, hello])
   say(`  a constant route: full middleware stack vs node:http, ${CONNECTIONS} connections`)
   const trivialRuns = await inTurns(
     {
       'stack, LOG_LEVEL=info': load(trivial, () => '/hello'),
       'node:http hello': load(hello, () => '/hello'),
       'stack, LOG_LEVEL=warn': load(quiet, () => '/hello'),
-      'stack, experiment: body limit': load(trivialBodyLimit, () => '/hello'),
     },
     options.rounds,
     say,
     show,
   )
-  for (const server of [trivial, quiet, hello, trivialBodyLimit]) await server.stop()
+  for (const server of [trivial, quiet, hello]) await server.stop()
   const helloRps = medianOf(trivialRuns['node:http hello'], (r) => r.rps)
   rows.push(
     row({ benchmark: B, metric: 'constant route req/s: stack / node:http', unit: 'req/s', subject: medianOf(trivialRuns['stack, LOG_LEVEL=info'], (r) => r.rps), baseline: helloRps, goal: goals.ratioAtLeast(0.6) }),
     row({ benchmark: B, metric: 'same, access log off (LOG_LEVEL=warn)', unit: 'req/s', subject: medianOf(trivialRuns['stack, LOG_LEVEL=warn'], (r) => r.rps), baseline: helloRps }),
-    row({ benchmark: B, metric: 'experiment: body limit by header', unit: 'req/s', subject: medianOf(trivialRuns['stack, experiment: body limit'], (r) => r.rps), baseline: helloRps }),
     row({ benchmark: B, metric: 'constant route p99: stack / node:http', unit: 'ms', subject: medianOf(trivialRuns['stack, LOG_LEVEL=info'], (r) => r.p99), baseline: medianOf(trivialRuns['node:http hello'], (r) => r.p99) }),
     row({ benchmark: B, metric: 'constant route server CPU/req: stack / node:http', unit: 'µs', subject: medianOf(trivialRuns['stack, LOG_LEVEL=info'], (r) => r.cpuUs), baseline: medianOf(trivialRuns['node:http hello'], (r) => r.cpuUs) }),
   )
   notes.push(
     '1: constant route = bench/apps/trivial.ts, createApp (request id, access log, metrics, 405s, body limit, errors) + startFunction, bundled like a function, answering {"status":"ok"}; ' +
       'baseline = bench/baselines/hello.mjs, plain node:http answering the same bytes. The LOG_LEVEL=warn row shows what the access-log line costs.',
-    '1: experiment = the same bundle built with bench/experiments/body-limit.ts in place of hono/body-limit (decide from Content-Length; count bytes only for chunked bodies), ' +
-      'because Hono\'s bodyLimit reads c.req.raw.body on every request, which makes @hono/node-server build a full undici Request and AbortController even for a GET. Not part of any goal.',
     '1: CPU/req = the server process\'s user+system CPU time over the measured run ÷ requests answered (from /proc): steadier than req/s when other work shares the machine.',
   )
 

@@ -144,7 +144,7 @@ export function evaluateInvariants(o: Observed): InvariantResult[] {
     extra,
   )
 
-  // Not one of the four, but a shopper that never got in would quietly shrink the load.
+  // Not about the shop's data, but a shopper that never got in would quietly shrink the load.
   const signedUp = result(
     'every shopper signed up',
     o.shoppers.signedUp === o.shoppers.of,

@@ -1,8 +1,9 @@
 /**
  * @module
- * What a virtual shopper does next. The weights give the issue's mix of about 10 browse : 5 cart :
- * 1 checkout; inside each kind, the split is what a shop's traffic roughly looks like (people look
- * at lists and products alike, add more often than they change or remove).
+ * What a virtual shopper does next. The weights give a mix of about 10 browse : 5 cart : 1 checkout
+ * (most visits look, fewer fill a cart, fewer still buy); inside each kind, the split is what a
+ * shop's traffic roughly looks like (people look at lists and products alike, add more often than
+ * they change or remove).
  */
 import type { Random } from './random.ts'
 

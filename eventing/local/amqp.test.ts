@@ -6,18 +6,10 @@
 import { rm } from 'node:fs/promises'
 import { connect, type Channel, type ChannelModel } from 'amqplib'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
-import {
-  deleteTopology,
-  objects,
-  send,
-  startBrokerOn,
-  startSubscriber,
-  startTcpProxy,
-  testNamespace,
-  waitFor,
-  writeManifests,
-  type Subscriber,
-} from './testing.ts'
+import { deleteTopology } from './delete-topology.ts'
+import { startSubscriber, type Subscriber } from './recording-subscriber.ts'
+import { objects, writeManifests } from './temp-manifests.ts'
+import { send, startBrokerOn, startTcpProxy, testNamespace, waitFor } from './testing.ts'
 
 const amqpUrl = process.env.AMQP_URL ?? ''
 const { broker, trigger, deadLetterSink } = objects

@@ -7,7 +7,10 @@ import { fileURLToPath } from 'node:url'
 import { CloudEvent, HTTP } from 'cloudevents'
 import { describe, expect, it } from 'vitest'
 import { startLocalBroker } from './broker.ts'
-import { brokerFixtures, brokerModes, captureLog, deleteTopology, gate, objects, send, testNamespace, waitFor, type Subscriber } from './testing.ts'
+import { deleteTopology } from './delete-topology.ts'
+import type { Subscriber } from './recording-subscriber.ts'
+import { objects } from './temp-manifests.ts'
+import { brokerFixtures, brokerModes, captureLog, gate, send, testNamespace, waitFor } from './testing.ts'
 
 const { broker, trigger } = objects
 const quick = { retry: 2, backoffPolicy: 'linear', backoffDelay: 'PT0.01S', timeout: 'PT2S' }

@@ -1,70 +1,25 @@
 /**
  * @module
- * What the broker tests share: subscribers that are real HTTP servers on 127.0.0.1 answering
- * scripted statuses and recording what they got, test manifests written to a temp dir in a
- * namespace of their own, a log that can be counted, and cleanup of what RabbitMQ was given.
+ * The broker tests' fixtures, on vitest: brokers on test manifests in a namespace of their own
+ * (stopped, and their RabbitMQ queues deleted, after each test), a log that can be counted, a
+ * patient `waitFor`, a TCP proxy that stands in for a RabbitMQ outage, and small helpers to send
+ * events and hold answers. The plain parts that benchmarks also use at run time are elsewhere:
+ * recording-subscriber.ts, temp-manifests.ts and delete-topology.ts.
  */
 import { randomBytes } from 'node:crypto'
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
-import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { rm } from 'node:fs/promises'
 import { connect as netConnect, createServer as createNetServer, type AddressInfo, type Socket } from 'node:net'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import { afterEach, expect, vi } from 'vitest'
-import { stringify } from 'yaml'
 import { createLogger, type Logger } from '../../shared/log.ts'
 import { startLocalBroker, type LocalBroker, type LocalBrokerOptions } from './broker.ts'
 import { deleteTopology } from './delete-topology.ts'
-
-export type Request = { path: string; headers: Record<string, string>; body: Buffer; n: number }
-/** A status, or a full answer; `hold` delays it (the request counts as in flight meanwhile). */
-export type Answer = number | { status: number; headers?: Record<string, string>; body?: string; hold?: Promise<unknown> }
-
-export type Subscriber = {
-  url: string
-  received: Request[]
-  inFlight: number
-  maxInFlight: number
-  answer: (request: Request) => Answer | Promise<Answer>
-  close(): Promise<void>
-}
-
-/** An HTTP server that records each request and answers with `answer` (default 204). */
-export async function startSubscriber(answer: Subscriber['answer'] = () => 204): Promise<Subscriber> {
-  const subscriber: Subscriber = { url: '', received: [], inFlight: 0, maxInFlight: 0, answer, close: async () => {} }
-  const server = createServer((req: IncomingMessage, res: ServerResponse) => {
-    void (async () => {
-      const chunks: Buffer[] = []
-      for await (const chunk of req) chunks.push(chunk as Buffer)
-      const headers = Object.fromEntries(Object.entries(req.headers).map(([k, v]) => [k, String(v)]))
-      const request = { path: req.url ?? '/', headers, body: Buffer.concat(chunks), n: subscriber.received.length + 1 }
-      subscriber.received.push(request)
-      subscriber.inFlight += 1
-      subscriber.maxInFlight = Math.max(subscriber.maxInFlight, subscriber.inFlight)
-      try {
-        const a = await subscriber.answer(request)
-        const full = typeof a === 'number' ? { status: a } : a
-        await full.hold
-        res.writeHead(full.status, full.headers ?? {})
-        res.end(full.body)
-      } finally {
-        subscriber.inFlight -= 1
-      }
-    })().catch(() => res.destroy())
-  })
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  subscriber.url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
-  subscriber.close = () =>
-    new Promise<void>((resolve) => {
-      server.close(() => resolve())
-      server.closeAllConnections()
-    })
-  return subscriber
-}
+import { startSubscriber, type Subscriber } from './recording-subscriber.ts'
+import { objects, writeManifests } from './temp-manifests.ts'
 
 /** A namespace no other test run uses, so RabbitMQ names never clash. */
 export const testNamespace = () => `t${randomBytes(5).toString('hex')}`
 
+/** One JSON log line: its `msg`, `level` and whatever fields came with it. */
 export type LogLine = { msg: string; level: string } & Record<string, unknown>
 /** A Logger whose lines the test can count (`count('event dead-lettered')`). */
 export function captureLog(): { log: Logger; lines: LogLine[]; count(msg: string): number } {
@@ -73,46 +28,7 @@ export function captureLog(): { log: Logger; lines: LogLine[]; count(msg: string
   return { log, lines, count: (msg) => lines.filter((l) => l.msg === msg).length }
 }
 
-type Delivery = Record<string, unknown>
-/** Knative objects, in the form the manifests have, for test manifests. */
-export const objects = {
-  config: (queueType = 'quorum') => ({
-    apiVersion: 'eventing.knative.dev/v1alpha1',
-    kind: 'RabbitmqBrokerConfig',
-    metadata: { name: 'config' },
-    spec: { queueType },
-  }),
-  broker: (name: string, delivery?: Delivery) => ({
-    apiVersion: 'eventing.knative.dev/v1',
-    kind: 'Broker',
-    metadata: { name, annotations: { 'eventing.knative.dev/broker.class': 'RabbitMQBroker' } },
-    spec: { config: { apiVersion: 'eventing.knative.dev/v1alpha1', kind: 'RabbitmqBrokerConfig', name: 'config' }, ...(delivery ? { delivery } : {}) },
-  }),
-  trigger: (name: string, o: { broker: string; filter?: Record<string, string>; service: string; uri?: string; delivery?: Delivery; parallelism?: number }) => ({
-    apiVersion: 'eventing.knative.dev/v1',
-    kind: 'Trigger',
-    metadata: { name, ...(o.parallelism ? { annotations: { 'rabbitmq.eventing.knative.dev/parallelism': String(o.parallelism) } } : {}) },
-    spec: {
-      broker: o.broker,
-      filter: { attributes: o.filter ?? {} },
-      subscriber: { ref: { apiVersion: 'serving.knative.dev/v1', kind: 'Service', name: o.service }, ...(o.uri ? { uri: o.uri } : {}) },
-      ...(o.delivery ? { delivery: o.delivery } : {}),
-    },
-  }),
-  deadLetterSink: (service: string) => ({ ref: { apiVersion: 'serving.knative.dev/v1', kind: 'Service', name: service } }),
-}
-
-/** Writes `docs` as one YAML file in a new temp dir, in namespace `namespace`. */
-export async function writeManifests(namespace: string, docs: object[]): Promise<string> {
-  const dir = await mkdtemp(join(tmpdir(), 'eventing-test-'))
-  const withNs = docs.map((d) => {
-    const { metadata } = d as { metadata: object }
-    return { ...d, metadata: { ...metadata, namespace } }
-  })
-  await writeFile(join(dir, 'manifests.yaml'), withNs.map((d) => stringify(d)).join('---\n'))
-  return dir
-}
-
+/** A running broker on test manifests: its temp `dir`, `namespace`, captured `logs`, and `cleanup()`. */
 export type TestBroker = LocalBroker & { dir: string; namespace: string; logs: ReturnType<typeof captureLog>; cleanup(): Promise<void> }
 type TestBrokerOptions = { services: Record<string, string | undefined>; amqpUrl?: string | undefined } & Partial<Pick<LocalBrokerOptions, 'pingSchedules'>>
 
@@ -180,9 +96,7 @@ export function brokerFixtures(mode: 'memory' | 'rabbitmq', amqpUrl: string | un
   return { subscriber, start, cleanups }
 }
 
-export { deleteTopology }
-
-/** POSTs an event to an ingress in binary mode; answers the status. */
+/** POSTs a CloudEvent to an ingress in binary content mode (CloudEvents 1.0 HTTP binding: `ce-*` headers, JSON body); answers the HTTP status. */
 export async function send(url: string, attributes: Record<string, string>, data: unknown = { ok: true }): Promise<number> {
   const headers: Record<string, string> = { 'content-type': 'application/json' }
   const all = { specversion: '1.0', id: randomBytes(8).toString('hex'), source: '/test', ...attributes }
@@ -199,6 +113,7 @@ export function gate(): { promise: Promise<void>; open(): void } {
   return { promise, open }
 }
 
+/** `port` on 127.0.0.1; `cut()` drops every connection and refuses new ones until `restore()`. */
 export type TcpProxy = { port: number; cut(): Promise<void>; restore(): Promise<void>; close(): Promise<void> }
 
 /**

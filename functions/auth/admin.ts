@@ -3,7 +3,9 @@ import type { PasswordHasher } from './password.ts'
 
 /**
  * Makes sure the account `email` exists, is an admin, and has `password`: what `ADMIN_EMAIL`
- * and `ADMIN_PASSWORD` ask for at start. Registration can never make an admin.
+ * and `ADMIN_PASSWORD` ask for at start. Registration can never make an admin. Answers `'kept'`
+ * (already so: no write), `'updated'` (an existing account made admin or given this password) or
+ * `'created'`; rejects when the database does.
  */
 export async function ensureAdmin({ pool, hasher, email, password }: { pool: Pool; hasher: PasswordHasher; email: string; password: string }) {
   const { rows } = await pool.query<{ role: string; password_hash: string }>(

@@ -11,6 +11,7 @@ import type { Metrics } from '../../shared/metrics.ts'
 import { validate } from '../../shared/validate.ts'
 import type { PasswordHasher } from './password.ts'
 
+/** A valibot schema for an account's email: trimmed, lower-cased, at most 254 characters (RFC 5321's path limit), shaped as an address. */
 export const Email = v.pipe(
   v.string('must be a string'),
   v.trim(),
@@ -19,8 +20,11 @@ export const Email = v.pipe(
   v.email('must be an email address'),
 )
 
-// NIST 800-63B: no composition rules, no truncation. bcrypt reads only 72 bytes, so a longer
-// password is refused rather than silently cut.
+/**
+ * A valibot schema for a password, after NFKC normalisation: 8 to 64 characters and at most 72
+ * bytes in UTF-8. As NIST SP 800-63B asks: no composition rules, no truncation; bcrypt reads only
+ * 72 bytes, so a longer password is refused rather than silently cut.
+ */
 export const Password = v.pipe(
   v.string('must be a string'),
   v.normalize('NFKC'),
@@ -47,6 +51,7 @@ type UserRow = { id: string; email: string; name: string; role: Role; created_at
 
 const toUser = ({ id, email, name, role, created_at }: UserRow) => ({ id, email, name, role, created_at })
 
+/** Failed-login throttling per submitted email: `maxFailures` within `windowSeconds` locks logins for `lockSeconds`. */
 export type LoginLimits = { maxFailures: number; windowSeconds: number; lockSeconds: number }
 
 type AuthDeps = {
@@ -60,6 +65,18 @@ type AuthDeps = {
   loginLimits?: LoginLimits
 }
 
+/**
+ * The auth function's app (routes on `createApp`; errors are RFC 9457 problems):
+ * - `POST /api/auth/register` `{ email, password, name }`: 201 the user `{ id, email, name, role,
+ *   created_at }`, always a customer; 400 bad fields; 409 when the email is taken.
+ * - `POST /api/auth/login` `{ email, password }`: 200 `{ token, token_type: "Bearer", expires_in
+ *   (seconds), user }`, the token a JWT (RFC 7519) from `signer`; 401 for a wrong email or
+ *   password (an unknown email costs the same bcrypt time); 429 with `Retry-After` once
+ *   `loginLimits` (default 10 failures a minute, locked a minute) is reached for that email.
+ * - `GET /api/auth/validate`: 200 `{ valid, user_id, email, role, exp }` and `X-User-ID`, and
+ *   `GET /api/auth/me`: 200 the user; both 401 without a valid token or when its account is gone.
+ * - `GET /api/auth/jwks.json`: the public keys `jwks` (a JWK Set, RFC 7517), cacheable 5 minutes.
+ */
 export function authApp({
   pool,
   log,

@@ -3,6 +3,11 @@
  */
 import { Worker } from 'node:worker_threads'
 
+/**
+ * bcrypt off the event loop: `hash` answers a bcrypt hash string (`$2b$…`, salt and cost inside),
+ * `verify` whether a password matches one, `close` stops the workers. Both reject when a worker
+ * fails.
+ */
 export type PasswordHasher = {
   hash(password: string): Promise<string>
   verify(password: string, hash: string): Promise<boolean>
@@ -13,7 +18,10 @@ type Job = { resolve: (value: never) => void; reject: (err: Error) => void }
 type Slot = { worker: Worker; jobs: Map<number, Job> }
 
 /**
- * @param cost bcrypt's cost (10 or more in production).
+ * A `PasswordHasher` on `threads` worker threads running bcryptjs, each job going to the least
+ * busy worker; a worker that dies fails its jobs and is replaced on next use.
+ *
+ * @param cost bcrypt's cost, log2 of its rounds (10 or more in production; each +1 doubles the time).
  * @param threads workers hashing at once; started on first use, not at cold start.
  */
 export function createPasswordHasher({ cost, threads = 1 }: { cost: number; threads?: number }): PasswordHasher {

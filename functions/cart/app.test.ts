@@ -125,13 +125,14 @@ describe('POST /api/cart/items', () => {
   })
 
   it('answers 503 when the product function does not answer', async () => {
-    const server = createServer()
+    // A port this test keeps, whose every connection is dropped: a port closed again could be
+    // taken meanwhile by another test's server, which would answer.
+    const server = createServer((socket) => socket.destroy())
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
     const { port } = server.address() as AddressInfo
-    await new Promise((resolve) => server.close(resolve))
     const offline = cartApp({ pool, ...appDeps(), verify: keys.verify, products: createProductClient({ baseUrl: `http://127.0.0.1:${port}` }) })
     const user = await newUser()
-    const res = await call(offline, 'POST', '/api/cart/items', { token: user.token, body: { product_id: randomUUID(), quantity: 1 } })
+    const res = await call(offline, 'POST', '/api/cart/items', { token: user.token, body: { product_id: randomUUID(), quantity: 1 } }).finally(() => server.close())
     expect(res.status).toBe(503)
     expect(res.headers.get('Content-Type')).toBe('application/problem+json')
     expect((await cartOf(user.token)).items).toEqual([])

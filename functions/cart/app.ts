@@ -22,7 +22,11 @@ const ItemParams = v.strictObject({ productId: Uuid })
 
 type Cart = { id: string; user_id: string; items: { product_id: string; quantity: number }[]; updated_at: Date }
 
-/** The caller's cart with its lines (the cart row must exist). */
+/**
+ * A user's cart with its lines: `{ id, user_id, items: [{ product_id, quantity }] (oldest line
+ * first), updated_at }`. The cart row must exist (answers `undefined` otherwise, whatever the type
+ * says). `db` is the pool or a transaction's client; the query is the named statement `cart-read`.
+ */
 export const readCart = async (db: Queryable, userId: string) => {
   const { rows } = await db.query<Cart>({
     name: 'cart-read',
@@ -49,6 +53,17 @@ const touchCart = async (db: Queryable, userId: string) => {
 
 type CartDeps = { pool: Pool; log: Logger; metrics: Metrics; verify: TokenVerifier; products: ProductClient }
 
+/**
+ * The cart function's app (routes on `createApp`; all but the event route need a Bearer token,
+ * 401 otherwise; errors are RFC 9457 problems). Each answers the caller's cart as `readCart` does:
+ * - `GET /api/cart` (made on first use); `DELETE /api/cart`: emptied, 204.
+ * - `POST /api/cart/items` `{ product_id, quantity }` (1..999): adds to the line; 422 for a
+ *   product the product function does not know, 409 when the line would pass 999.
+ * - `PUT /api/cart/items/:productId` `{ quantity }`: sets the line (422 for an unknown product);
+ *   `DELETE /api/cart/items/:productId`: removes it, 404 when there is none.
+ * - `POST /events/order.created`: the CloudEvent consumer (`orderCreated`). When the product
+ *   function does not answer, 503.
+ */
 export function cartApp({ pool, log, metrics, verify, products }: CartDeps) {
   const app = createApp({ log, metrics, pool })
   const signedIn = requireUser(verify)

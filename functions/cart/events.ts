@@ -8,7 +8,11 @@ import type { Logger } from '../../shared/log.ts'
 import type { Metrics } from '../../shared/metrics.ts'
 import { Uuid, bodyInt } from '../../shared/validate.ts'
 
-// Loose: the producer may add fields (total_cents, created_at, unit_price_cents, …) without breaking us.
+/**
+ * A valibot schema: what cart needs of an `order.created` event's `data`: `order_id` and
+ * `user_id` (UUIDs) and `items` (at least one `{ product_id, quantity }`, quantity 1..999). Loose:
+ * the producer may add fields (total_cents, created_at, unit_price_cents, …) without breaking it.
+ */
 export const OrderCreatedData = v.looseObject({
   order_id: Uuid,
   user_id: Uuid,
@@ -17,12 +21,19 @@ export const OrderCreatedData = v.looseObject({
     v.minLength(1, 'must have at least one item'),
   ),
 })
+/** The parsed `data` of an `order.created` event, as cart reads it. */
 export type OrderCreatedData = v.InferOutput<typeof OrderCreatedData>
 
 // A product may appear on several lines of an order: take their sum out of the cart.
 const ORDERED = `SELECT product_id, sum(quantity) AS quantity
                  FROM unnest($2::uuid[], $3::int[]) AS o (product_id, quantity) GROUP BY product_id`
 
+/**
+ * The route handler for `order.created` CloudEvents (1.0, from the orders Broker's Trigger): takes
+ * the ordered quantities out of the user's cart (a line ordered in full goes), once per order:
+ * a redelivery answers 204 and changes nothing (`duplicate`). Bad data: 422, the event dropped; a
+ * database failure: 503, so the broker retries (see `onEvent`).
+ */
 export function orderCreated({ pool, log, metrics }: { pool: Pool; log: Logger; metrics: Metrics }) {
   return onEvent({
     type: 'order.created',

@@ -59,6 +59,19 @@ type Reject = (detail: string, fields?: LogFields & { errors?: FieldError[] }) =
 
 type DeadLetterDeps = { pool: Pool; log: Logger; metrics: Metrics }
 
+/**
+ * The dead-letter function's app (routes on `createApp`; internal only, the ingress never routes
+ * it):
+ * - `POST /`: one CloudEvent (1.0, or 0.3 as the SDK reads it; binary or structured content mode,
+ *   no batches), with the broker's `knativeerrordest`, `knativeerrorcode` and `knativeerrordata`
+ *   extensions. Stored once per (`source`, `id`): a redelivery only counts `deliveries`. 204 when
+ *   stored; 400 (an RFC 9457 problem, logged, and the broker drops it) for what is not a CloudEvent
+ *   or cannot ever be stored; 503 for a database failure, so the broker delivers it again. Counts
+ *   `events_dead_lettered_total{type}` once per event.
+ * - `GET /events?limit&offset&type`: the operator's view, newest first, `{ items, total, limit,
+ *   offset }`, each item with its attributes, data (`data` JSON, `data_text` or `data_base64`),
+ *   `extensions`, `error_*` columns, `received_at` and `deliveries`.
+ */
 export function deadLetterApp({ pool, log, metrics }: DeadLetterDeps) {
   const app = createApp({ log, metrics, pool })
   const deadLettered = new Counter({

@@ -72,6 +72,26 @@ type OrderDeps = {
   outboxTable?: string
 }
 
+/**
+ * The order function's app (routes on `createApp`; errors are RFC 9457 problems). An order is
+ * `{ id, user_id, status ("pending", "paid", "payment_failed" or "cancelled"), total_cents,
+ * payment_id, payment_status, created_at, updated_at, items: [{ product_id, name, quantity,
+ * unit_price_cents }] }`, amounts in whole cents. The `/api` routes need a Bearer token (401) and
+ * see only the caller's orders (404 for others'):
+ * - `POST /api/orders` `{ items: [{ product_id, quantity }] }` (1..50 lines, same products merged,
+ *   1..999 each): 201 a pending order priced from the catalog now, written with its
+ *   `order.created` CloudEvent in one transaction (the outbox) and published after commit; 422
+ *   for unknown products, 503 when the product function does not answer. An `Idempotency-Key`
+ *   header (IETF draft-ietf-httpapi-idempotency-key-header; 1..255 printable ASCII) makes a replay
+ *   with the same body answer 200 with the first order, and one with another body 422.
+ * - `GET /api/orders?limit&offset`: newest first, `{ items, total, limit, offset }`;
+ *   `GET /api/orders/:id`; `POST /api/orders/:id/cancel`: 409 unless pending.
+ * - `POST /events/payment.status`: the CloudEvent consumer that moves a pending order to paid or
+ *   payment_failed (a cancelled order keeps a successful payment for a refund); 422 for an unknown
+ *   order or another user's.
+ * - `POST /internal/outbox/flush`: sends what the outbox holds, `{ sent, failed, pending }` (the
+ *   PingSource calls it). Registers `orders_total{status}` and `orders_pending_oldest_age_seconds`.
+ */
 export function orderApp({ pool, log, metrics, verify, products, publish, outboxTable = 'orders.outbox' }: OrderDeps) {
   const app = createApp({ log, metrics, pool })
   const outbox = createOutbox({ pool, table: outboxTable, publish, log, metrics })
@@ -133,6 +153,8 @@ export function orderApp({ pool, log, metrics, verify, products, publish, outbox
         created_at: new Date().toISOString(),
       },
     }
+    // The answer is the order as this transaction wrote it, read before publishing: once
+    // order.created is out, payment.status may move the order on before a later read.
     const created = await withTransaction(pool, async (tx) => {
       const { rowCount } = await tx.query(
         `INSERT INTO orders.orders (id, user_id, total_cents, idempotency_key, request_hash) VALUES ($1, $2, $3, $4, $5)
@@ -140,14 +162,14 @@ export function orderApp({ pool, log, metrics, verify, products, publish, outbox
         [orderId, userId, total, key.output ?? null, hash],
       )
       // Ten requests with one key at once: one inserts, the others find its order below.
-      if (!rowCount) return false
+      if (!rowCount) return undefined
       await tx.query(
         `INSERT INTO orders.order_items (order_id, product_id, name, quantity, unit_price_cents)
          SELECT $1, * FROM unnest($2::uuid[], $3::text[], $4::int[], $5::int[])`,
         [orderId, priced.map((l) => l.product_id), priced.map((l) => l.product.name), priced.map((l) => l.quantity), priced.map((l) => l.product.price_cents)],
       )
       await outbox.add(tx, event)
-      return true
+      return readOrder(tx, orderId, userId)
     })
     if (!created) {
       const { rows } = await byKey()
@@ -158,7 +180,7 @@ export function orderApp({ pool, log, metrics, verify, products, publish, outbox
     // After commit. If the broker refuses, the client still has its order: the row stays and a
     // flush sends it. After a publish that worked, sweep what earlier ones left behind.
     if (await outbox.send(event)) void outbox.sweepIfBacklog()?.catch((err: unknown) => log.warn('outbox flush failed', { err }))
-    return c.json(await readOrder(pool, orderId, userId), 201)
+    return c.json(created, 201)
   })
 
   app.get('/api/orders', user, validate('query', ListQuery), async (c) => {

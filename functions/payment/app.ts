@@ -16,6 +16,14 @@ const COLUMNS = 'id, order_id, user_id, status, amount_cents, reason, created_at
 
 type PaymentDeps = PaymentEventDeps & { verify: TokenVerifier }
 
+/**
+ * The payment function's app (routes on `createApp`; errors are RFC 9457 problems):
+ * - `POST /events/order.created`: the CloudEvent consumer (`onOrderCreated`).
+ * - `GET /api/payments?limit&offset`: the caller's payments, newest first, `{ items, total, limit,
+ *   offset }`; `GET /api/payments/:orderId`: the payment of one of the caller's orders, 404
+ *   otherwise. Each payment is `{ id, order_id, user_id, status ("pending", "succeeded" or
+ *   "failed"), amount_cents, reason, created_at, processed_at }`; both need a Bearer token (401).
+ */
 export function paymentApp({ verify, ...deps }: PaymentDeps) {
   const { pool, log, metrics } = deps
   const app = createApp({ log, metrics, pool })

@@ -18,6 +18,11 @@ const OrderCreatedData = v.looseObject({
 })
 
 type Outcome = 'succeeded' | 'failed'
+/**
+ * A row of `payment.payments`: one per order. `outcome` is decided on receipt and hidden until the
+ * payment is processed, when `status` leaves `pending` for it; `amount_cents` a whole number of
+ * cents; `reason` says why it failed.
+ */
 export type PaymentRow = {
   id: string
   order_id: string
@@ -30,6 +35,7 @@ export type PaymentRow = {
   processed_at: Date | null
 }
 
+/** What the `order.created` consumer needs; `random` (default `Math.random`, 0 ≤ x < 1) decides the outcome, for tests to fix. */
 export type PaymentEventDeps = {
   pool: Pool
   log: Logger
@@ -42,6 +48,15 @@ export type PaymentEventDeps = {
   random?: () => number
 }
 
+/**
+ * The route handler for `order.created` CloudEvents (1.0): makes the order's one payment
+ * (`order_id`, `user_id`, `total_cents` are read from `data`; other fields are ignored), holds it
+ * `delayMs`, settles it as succeeded with chance `successRate`, and publishes `payment.status`
+ * (source `/shop/payment`, id the payment's id, data `{ payment_id, order_id, user_id, status,
+ * amount_cents, reason?, processed_at }`). A redelivery settles nothing new and publishes the
+ * same event again. 204 when done; 422 for bad data (dropped); 503 when the database or the
+ * publish fails, so the broker retries. Counts `payments_total{status}`.
+ */
 export function onOrderCreated({ pool, log, metrics, publish, successRate, delayMs, random = Math.random }: PaymentEventDeps) {
   const payments = new Counter({
     name: 'payments_total',

@@ -43,6 +43,16 @@ const likeEscape = (s: string) => s.replace(/[\\%_]/g, '\\$&')
 
 type ProductDeps = { pool: Pool; log: Logger; metrics: Metrics; verify: TokenVerifier }
 
+/**
+ * The product function's app (routes on `createApp`; errors are RFC 9457 problems). A product is
+ * `{ id, name, description, price_cents (whole cents), stock, created_at, updated_at }`.
+ * - `GET /api/products?limit&offset&q`: anyone; newest first, `q` a case-insensitive substring of
+ *   the name; `{ items, total, limit, offset }`. `GET /api/products/:id`: the product, 404.
+ * - Admins only (401 without a token, 403 for a customer): `POST /api/products` (201), `PUT
+ *   /api/products/:id` (every field), `PATCH /api/products/:id` (some), `DELETE
+ *   /api/products/:id` (204), each 404 for an unknown id; `POST /api/products/:id/stock
+ *   { delta }` adds to the stock atomically, 409 if it would go below 0 or past 2^31 − 1.
+ */
 export function productApp({ pool, log, metrics, verify }: ProductDeps) {
   const app = createApp({ log, metrics, pool })
   const admin = [requireUser(verify), requireAdmin()] as const
