@@ -1,6 +1,7 @@
 /**
  * The cart function: each user's cart, created on first use. Products are asked of the product
- * function; an order created takes its quantities out of the cart (events.ts).
+ * function; an order created takes its quantities out of the cart, and a cancelled order or a
+ * failed payment puts them back (events.ts).
  */
 import * as v from 'valibot'
 import { requireUser, type TokenVerifier } from '../../shared/auth.ts'
@@ -11,9 +12,7 @@ import type { Logger } from '../../shared/log.ts'
 import type { Metrics } from '../../shared/metrics.ts'
 import type { ProductClient } from '../../shared/product-client.ts'
 import { Uuid, bodyInt, validate } from '../../shared/validate.ts'
-import { orderCreated } from './events.ts'
-
-const LINE_MAX = 999
+import { LINE_MAX, cartEvents, touchCart } from './events.ts'
 
 const Quantity = bodyInt(1, LINE_MAX)
 const ItemBody = v.strictObject({ product_id: Uuid, quantity: Quantity })
@@ -37,18 +36,9 @@ export const readCart = async (db: Queryable, userId: string) => {
   return rows[0]!
 }
 
-// Creates or bumps the cart and locks its row, so that changes to one cart (the order.created
-// consumer's included) take turns.
-const touchCart = async (db: Queryable, userId: string) => {
-  const { rows } = await db.query<{ id: string }>(
-    'INSERT INTO cart.carts (user_id) VALUES ($1) ON CONFLICT (user_id) DO UPDATE SET updated_at = now() RETURNING id',
-    [userId],
-  )
-  return rows[0]!.id
-}
-
 type CartDeps = { pool: Pool; log: Logger; metrics: Metrics; verify: TokenVerifier; products: ProductClient }
 
+/** The cart function's routes: the signed-in user's cart, and the events that change it. */
 export function cartApp({ pool, log, metrics, verify, products }: CartDeps) {
   const app = createApp({ log, metrics, pool })
   const signedIn = requireUser(verify)
@@ -128,7 +118,10 @@ export function cartApp({ pool, log, metrics, verify, products }: CartDeps) {
     return c.json(cart)
   })
 
-  app.post('/events/order.created', orderCreated({ pool, log, metrics }))
+  const events = cartEvents({ pool, log, metrics })
+  app.post('/events/order.created', events.orderCreated)
+  app.post('/events/order.cancelled', events.orderCancelled)
+  app.post('/events/payment.status', events.paymentStatus)
 
   return app
 }
