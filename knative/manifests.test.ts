@@ -233,22 +233,48 @@ describe.skipIf(!kubectlHere)('Brokers and Triggers', () => {
     }
   })
 
-  it('wires order.created to cart and payment, and payment.status to order', () => {
+  it('wires the event flow: each order event to payment, cart and product; payment.status to order, cart and product', () => {
     const flow = triggers().map((t) => `${t.spec.broker}:${t.spec.filter.attributes.type}->${t.spec.subscriber.ref.name}`).sort()
-    expect(flow).toEqual(['orders:order.created->cart', 'orders:order.created->payment', 'payments:payment.status->order'])
-    const payment = triggers().find((t) => t.spec.subscriber.ref.name === 'payment')!
+    expect(flow).toEqual([
+      'orders:order.cancelled->cart',
+      'orders:order.cancelled->payment',
+      'orders:order.cancelled->product',
+      'orders:order.created->cart',
+      'orders:order.created->payment',
+      'orders:order.created->product',
+      'payments:payment.status->cart',
+      'payments:payment.status->order',
+      'payments:payment.status->product',
+    ])
+    // One Trigger per subscriber and type, named for them.
+    for (const t of triggers()) expect(t.metadata.name).toBe(`${t.spec.subscriber.ref.name}-on-${t.spec.filter.attributes.type.replace('.', '-')}`)
+    const payment = triggers().find((t) => t.metadata.name === 'payment-on-order-created')!
     // Each payment holds its delivery ~2 s: without parallelism the Trigger carries 0.5 orders/s.
     expect(int(payment.metadata.annotations?.['rabbitmq.eventing.knative.dev/parallelism'])).toBeGreaterThanOrEqual(10)
     const seconds = (d: string) => Number(/^PT([\d.]+)S$/.exec(d)?.[1])
     expect(seconds(payment.spec.delivery.timeout)).toBeGreaterThan(2)
   })
 
-  it('binds order to the orders broker and payment to payments, and sweeps the outbox on a schedule', () => {
+  it('binds order to the orders broker and payment to payments, and sweeps the outbox and the reservations on a schedule', () => {
     const bindings = ofKind(eventing, 'SinkBinding').map((b) => `${b.spec.subject.name}->${b.spec.sink.ref.name}`).sort()
     expect(bindings).toEqual(['order->orders', 'payment->payments'])
-    const [ping] = ofKind(eventing, 'PingSource')
-    expect(ping?.spec.schedule).toMatch(/^(\S+\s+){4}\S+$/)
-    expect(ping?.spec.sink).toMatchObject({ ref: { kind: 'Service', name: 'order' }, uri: '/internal/outbox/flush' })
+    const pings = ofKind(eventing, 'PingSource')
+    expect(pings.map((p) => [p.metadata.name, p.spec.sink]).sort()).toEqual([
+      ['order-outbox-flush', { ref: { apiVersion: 'serving.knative.dev/v1', kind: 'Service', name: 'order' }, uri: '/internal/outbox/flush' }],
+      ['product-reservations-expire', { ref: { apiVersion: 'serving.knative.dev/v1', kind: 'Service', name: 'product' }, uri: '/internal/reservations/expire' }],
+    ])
+    for (const p of pings) expect(p.spec.schedule, p.metadata.name).toMatch(/^(\S+\s+){4}\S+$/)
+  })
+
+  it('gives order and product the sweep and reservation settings, each a whole number of seconds', () => {
+    const env = (name: string) =>
+      Object.fromEntries((ksvcs().find((s) => s.metadata.name === name)!.spec.template.spec.containers[0].env as { name: string; value: string }[]).map((e) => [e.name, e.value]))
+    const seconds = (value: string | undefined) => (value !== undefined && /^[1-9]\d*$/.test(value) ? Number(value) : NaN)
+    const order = env('order')
+    expect(seconds(order.ORDER_REANNOUNCE_AFTER_S)).toBeGreaterThan(0)
+    // Expiry after at least one announcement again; never before.
+    expect(seconds(order.ORDER_EXPIRE_AFTER_S)).toBeGreaterThan(seconds(order.ORDER_REANNOUNCE_AFTER_S))
+    expect(seconds(env('product').RESERVATION_TTL_S)).toBeGreaterThan(0)
   })
 })
 

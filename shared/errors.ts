@@ -11,10 +11,44 @@ import type { ContentfulStatusCode } from 'hono/utils/http-status'
 /** One problem with one input field, as listed in a 400's or 422's `errors`: `path` like `items.0.quantity`, `message` in words. */
 export type FieldError = { path: string; message: string }
 
+/**
+ * A problem type of this API: its URI (the problem's `type`) and the short summary that goes with
+ * it (`title`). Problems without one are `about:blank`, titled by their status phrase.
+ */
+export type ProblemType = { type: string; title: string }
+
+/**
+ * The prefix of the shop's problem type URIs (`…/problems/out-of-stock`); clients compare the whole
+ * `type`. Under the reserved `.example` domain: the URIs identify a type, they are not pages to
+ * fetch (RFC 9457 3.1.1). Change it here when the shop documents its problems at a real address.
+ */
+export const PROBLEM_TYPE_BASE = 'https://shop.example/problems/'
+
+const problemType = (slug: string, title: string): ProblemType => ({ type: `${PROBLEM_TYPE_BASE}${slug}`, title })
+
+/** The problem types the shop's routes answer with, beyond the plain status codes. */
+export const ProblemTypes = {
+  /** 409: a line asks for more units than are left; extension `unavailable` lists every such line. */
+  outOfStock: problemType('out-of-stock', 'Out of Stock'),
+  /** 422: a line names a product that does not exist; `errors` names each one. */
+  unknownProduct: problemType('unknown-product', 'Unknown Product'),
+  /** 409: the reservation of this order was released already (cancelled, failed, expired): it takes nothing again. */
+  reservationReleased: problemType('reservation-released', 'Reservation Released'),
+  /** 422: a reservation for this order exists with other lines or another user. */
+  reservationMismatch: problemType('reservation-mismatch', 'Reservation Mismatch'),
+} as const
+
+/** One line an order cannot have: the units it asked for and the units left, both whole units. */
+export type Unavailable = { product_id: string; requested: number; available: number }
+
 type ProblemOptions = {
   errors?: FieldError[]
   headers?: Record<string, string>
   cause?: unknown
+  /** Absent: `about:blank`. */
+  type?: ProblemType
+  /** Extension members of this problem type (RFC 9457 3.2), e.g. `unavailable`. */
+  extensions?: Record<string, unknown>
 }
 
 /**
@@ -30,11 +64,15 @@ type ProblemOptions = {
 export class HttpProblem extends HTTPException {
   readonly errors: FieldError[] | undefined
   readonly headers: Record<string, string>
+  readonly type: ProblemType | undefined
+  readonly extensions: Record<string, unknown> | undefined
 
-  constructor(status: ContentfulStatusCode, detail: string, { errors, headers = {}, cause }: ProblemOptions = {}) {
+  constructor(status: ContentfulStatusCode, detail: string, { errors, headers = {}, cause, type, extensions }: ProblemOptions = {}) {
     super(status, { message: detail, cause })
     this.errors = errors
     this.headers = headers
+    this.type = type
+    this.extensions = extensions
   }
 }
 
@@ -67,6 +105,20 @@ export const tooManyRequests = (detail: string, retryAfterSeconds: number) =>
 /** 503: a dependency (the database, the product function) did not answer; `cause` is logged. */
 export const serviceUnavailable = (detail: string, cause?: unknown) => new HttpProblem(503, detail, { cause })
 
+/** 409 `…/out-of-stock`: nothing was taken; `unavailable` lists every line that is short. */
+export const outOfStock = (unavailable: Unavailable[]) =>
+  new HttpProblem(409, `not enough stock for ${unavailable.length === 1 ? '1 line' : `${unavailable.length} lines`}; nothing was taken`, {
+    type: ProblemTypes.outOfStock,
+    extensions: { unavailable },
+  })
+/** 422 `…/unknown-product`: `errors` has one entry per line whose product does not exist. */
+export const unknownProduct = (errors: FieldError[]) =>
+  new HttpProblem(422, 'the order names products that do not exist', { type: ProblemTypes.unknownProduct, errors })
+/** 409 `…/reservation-released`. */
+export const reservationReleased = (detail: string) => new HttpProblem(409, detail, { type: ProblemTypes.reservationReleased })
+/** 422 `…/reservation-mismatch`. */
+export const reservationMismatch = (detail: string) => new HttpProblem(422, detail, { type: ProblemTypes.reservationMismatch })
+
 const titles: Record<number, string> = {
   400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 405: 'Method Not Allowed',
   409: 'Conflict', 413: 'Content Too Large', 415: 'Unsupported Media Type', 422: 'Unprocessable Content',
@@ -75,19 +127,21 @@ const titles: Record<number, string> = {
 
 /**
  * Renders problem details (RFC 9457) as `application/problem+json`: `{ type, title, status,
- * detail, instance, request_id, errors? }`. `type` stays `about:blank`, so `title` is the status
- * phrase and `detail` says what went wrong with this request; `instance` is the request path and
+ * detail, instance, request_id, errors? }` plus a problem's extension members (which never replace
+ * the standard ones). Without a problem `type` it is `about:blank`, so `title` is the status phrase;
+ * `detail` says what went wrong with this request; `instance` is the request path and
  * `request_id` the `X-Request-Id` it was served under.
  */
 export function problemResponse(
   c: Context,
   status: number,
   detail: string,
-  { errors, headers = {} }: Pick<ProblemOptions, 'errors' | 'headers'> = {},
+  { errors, headers = {}, type, extensions }: Pick<ProblemOptions, 'errors' | 'headers' | 'type' | 'extensions'> = {},
 ): Response {
   const body = {
-    type: 'about:blank',
-    title: titles[status] ?? 'Error',
+    ...extensions,
+    type: type?.type ?? 'about:blank',
+    title: type?.title ?? titles[status] ?? 'Error',
     status,
     detail,
     instance: c.req.path,

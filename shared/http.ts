@@ -76,7 +76,7 @@ export type App = ReturnType<typeof createApp>
 function renderError(err: Error, c: Context, log: Logger): Response {
   if (err instanceof HttpProblem) {
     if (err.status >= 500) log.error('request failed', { request_id: c.get('requestId'), err: err.cause ?? err })
-    return problemResponse(c, err.status, err.message, { errors: err.errors, headers: err.headers })
+    return problemResponse(c, err.status, err.message, { errors: err.errors, headers: err.headers, type: err.type, extensions: err.extensions })
   }
   // Hono's own (a malformed JSON body, …): their messages are written for clients.
   if (err instanceof HTTPException && err.status < 500) return problemResponse(c, err.status, err.message)

@@ -1,26 +1,83 @@
 /**
  * @module
  * How cart and order ask the product function about products: over HTTP, never its schema.
+ * Calls go over a keep-alive connection pool (a node:http Agent), so a call costs a request on an
+ * open socket, not a TCP handshake.
  */
+import http from 'node:http'
+import https from 'node:https'
 import * as v from 'valibot'
-import { serviceUnavailable } from './errors.ts'
+import {
+  ProblemTypes,
+  outOfStock,
+  reservationMismatch,
+  reservationReleased,
+  serviceUnavailable,
+  unknownProduct,
+} from './errors.ts'
+
+const Count = v.pipe(v.number(), v.integer(), v.minValue(0))
 
 const Product = v.object({
   id: v.string(),
   name: v.string(),
-  price_cents: v.pipe(v.number(), v.integer(), v.minValue(0)),
+  price_cents: Count,
   stock: v.number(),
 })
 /** What cart and order need of a product: its `id` (UUID), `name`, `price_cents` (a whole number of cents, ≥ 0) and `stock`. */
 export type Product = v.InferOutput<typeof Product>
 
-/** Reads products from the product function. */
+const Reservation = v.object({
+  order_id: v.string(),
+  status: v.picklist(['held', 'confirmed']),
+  expires_at: v.string(),
+  items: v.array(v.object({ product_id: v.string(), name: v.string(), quantity: Count, unit_price_cents: Count })),
+})
+/**
+ * Units held for one order, with every line priced as the catalog had it when they were taken.
+ * `expires_at` (ISO 8601) is when an unconfirmed hold gives its units back.
+ */
+export type Reservation = v.InferOutput<typeof Reservation>
+
+// What we read of the product function's problems; the rest is passed on as it came.
+const Problem = v.looseObject({
+  type: v.optional(v.string()),
+  detail: v.optional(v.string(), ''),
+  unavailable: v.optional(v.array(v.object({ product_id: v.string(), requested: Count, available: Count }))),
+  errors: v.optional(v.array(v.object({ path: v.string(), message: v.string() }))),
+})
+
+/** One line to reserve: a product and a whole number of units. */
+export type ReserveLine = { product_id: string; quantity: number }
+
+/** Reads and reserves products through the product function's HTTP API (never its schema). */
 export type ProductClient = {
   /** The product, `undefined` if there is none; throws a 503 problem when product cannot answer. */
   get(id: string): Promise<Product | undefined>
+  /**
+   * Takes the units of every line for this order, all or nothing, in one call; idempotent per
+   * `orderId` (a repeated call takes nothing more and answers the same lines). Resolves to the
+   * lines with their names and unit prices in cents. Throws, as problems to pass on:
+   * 409 `…/out-of-stock` with `unavailable` [{product_id, requested, available}] (nothing taken),
+   * 422 `…/unknown-product` with `errors` naming the lines (paths index `lines`),
+   * 409 `…/reservation-released` / 422 `…/reservation-mismatch` for an order id already used,
+   * 503 when product cannot answer.
+   */
+  reserve(orderId: string, userId: string, lines: ReserveLine[]): Promise<Reservation>
 }
 
-type ClientOptions = { baseUrl: string; timeoutMs?: number; fetch?: typeof globalThis.fetch }
+type Answer = { status: number; text: string }
+type Send = (method: 'GET' | 'POST', path: string, body?: unknown) => Promise<Answer>
+
+type ClientOptions = {
+  baseUrl: string
+  /** Per call, in milliseconds. */
+  timeoutMs?: number
+  /** Sockets open at once to product, per client. */
+  maxSockets?: number
+  /** Tests hand requests to an in-process app with this; unset, calls go over the keep-alive pool. */
+  fetch?: typeof globalThis.fetch
+}
 
 /**
  * A client of the product function's public API at `baseUrl` (`PRODUCT_URL`): `get(id)` asks
@@ -32,29 +89,123 @@ type ClientOptions = { baseUrl: string; timeoutMs?: number; fetch?: typeof globa
  * ```ts
  * const products = createProductClient({ baseUrl: config.PRODUCT_URL })
  * const mug = await products.get(id)
+ * const { items } = await products.reserve(orderId, userId, [{ product_id: id, quantity: 2 }])
  * ```
  */
-export function createProductClient({ baseUrl, timeoutMs = 3_000, fetch = globalThis.fetch }: ClientOptions): ProductClient {
-  const base = baseUrl.replace(/\/+$/, '')
+export function createProductClient({ baseUrl, timeoutMs = 3_000, maxSockets = 64, fetch }: ClientOptions): ProductClient {
+  const send = fetch ? viaFetch(baseUrl, timeoutMs, fetch) : viaAgent(baseUrl, timeoutMs, maxSockets)
+  const unreachable = (err: unknown) => serviceUnavailable('the product catalog does not answer; try again shortly', err)
+  const unexpected = (why: string) => serviceUnavailable('the product catalog answered something unexpected', new Error(why))
+
+  const ask = async (method: 'GET' | 'POST', path: string, body?: unknown) => {
+    try {
+      return await send(method, path, body)
+    } catch (err) {
+      throw unreachable(err)
+    }
+  }
+  const json = (answer: Answer): unknown => {
+    try {
+      return JSON.parse(answer.text)
+    } catch {
+      return undefined
+    }
+  }
+
   return {
     async get(id) {
-      let res: Response
-      try {
-        res = await fetch(`${base}/api/products/${encodeURIComponent(id)}`, { signal: AbortSignal.timeout(timeoutMs) })
-      } catch (err) {
-        throw serviceUnavailable('the product catalog does not answer; try again shortly', err)
-      }
-      if (res.status === 404) {
-        await res.body?.cancel()
-        return undefined
-      }
-      if (!res.ok) {
-        await res.body?.cancel()
-        throw serviceUnavailable('the product catalog does not answer; try again shortly', new Error(`product answered ${res.status}`))
-      }
-      const body = v.safeParse(Product, await res.json().catch(() => undefined))
-      if (!body.success) throw serviceUnavailable('the product catalog answered something unexpected', new Error(body.issues[0].message))
+      const answer = await ask('GET', `/api/products/${encodeURIComponent(id)}`)
+      if (answer.status === 404) return undefined
+      if (answer.status !== 200) throw unreachable(new Error(`product answered ${answer.status}`))
+      const body = v.safeParse(Product, json(answer))
+      if (!body.success) throw unexpected(body.issues[0].message)
       return body.output
     },
+
+    async reserve(orderId, userId, lines) {
+      const answer = await ask('POST', '/internal/reservations', { order_id: orderId, user_id: userId, items: lines })
+      if (answer.status === 200 || answer.status === 201) {
+        const body = v.safeParse(Reservation, json(answer))
+        if (!body.success) throw unexpected(body.issues[0].message)
+        return body.output
+      }
+      if (answer.status === 409 || answer.status === 422) {
+        const problem = v.safeParse(Problem, json(answer))
+        if (!problem.success) throw unexpected(problem.issues[0].message)
+        const { type, detail, unavailable, errors } = problem.output
+        if (type === ProblemTypes.outOfStock.type && unavailable) throw outOfStock(unavailable)
+        if (type === ProblemTypes.unknownProduct.type && errors) throw unknownProduct(errors)
+        if (type === ProblemTypes.reservationReleased.type) throw reservationReleased(detail)
+        if (type === ProblemTypes.reservationMismatch.type) throw reservationMismatch(detail)
+      }
+      // A 400 means this client and product disagree on the contract: not the caller's fault.
+      throw unreachable(new Error(`product answered ${answer.status} to a reserve: ${answer.text.slice(0, 300)}`))
+    },
+  }
+}
+
+const JSON_HEADERS = { Accept: 'application/json' }
+
+function viaFetch(baseUrl: string, timeoutMs: number, fetch: typeof globalThis.fetch): Send {
+  const base = baseUrl.replace(/\/+$/, '')
+  return async (method, path, body) => {
+    const res = await fetch(`${base}${path}`, {
+      method,
+      headers: body === undefined ? JSON_HEADERS : { ...JSON_HEADERS, 'Content-Type': 'application/json' },
+      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+      signal: AbortSignal.timeout(timeoutMs),
+    })
+    return { status: res.status, text: await res.text() }
+  }
+}
+
+/**
+ * node:http over one keep-alive Agent: sockets stay open between calls and are reused most
+ * recently used first (`lifo`), so the ones not needed go idle and close, as product scales down.
+ */
+function viaAgent(baseUrl: string, timeoutMs: number, maxSockets: number): Send {
+  const url = new URL(baseUrl)
+  const transport = url.protocol === 'https:' ? https : http
+  const agent = new transport.Agent({ keepAlive: true, maxSockets, maxFreeSockets: 16, scheduling: 'lifo', timeout: 30_000 })
+  const prefix = url.pathname.replace(/\/+$/, '')
+
+  const once = (method: string, path: string, payload: string | undefined) =>
+    new Promise<Answer & { reused: boolean }>((resolve, reject) => {
+      const req = transport.request(
+        {
+          protocol: url.protocol,
+          hostname: url.hostname,
+          port: url.port,
+          path: `${prefix}${path}`,
+          method,
+          agent,
+          headers: payload === undefined ? JSON_HEADERS : { ...JSON_HEADERS, 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(payload) },
+          signal: AbortSignal.timeout(timeoutMs),
+        },
+        (res) => {
+          const chunks: Buffer[] = []
+          res.on('data', (chunk: Buffer) => chunks.push(chunk))
+          res.on('end', () =>
+            resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8'), reused: req.reusedSocket }),
+          )
+          res.on('error', reject)
+        },
+      )
+      req.on('error', (err) => reject(Object.assign(err, { reused: req.reusedSocket })))
+      req.end(payload)
+    })
+
+  return async (method, path, body) => {
+    const payload = body === undefined ? undefined : JSON.stringify(body)
+    try {
+      return await once(method, path, payload)
+    } catch (err) {
+      // The server may close an idle keep-alive socket just as we reuse it. Every call here is
+      // safe to repeat (a read, or a reserve keyed by its order id), so that one case is retried
+      // once on a fresh socket.
+      const { reused, code } = err as { reused?: boolean; code?: string }
+      if (reused && code === 'ECONNRESET') return once(method, path, payload)
+      throw err
+    }
   }
 }

@@ -73,7 +73,14 @@ async function shop(api: Client, productIds: string[]) {
   expect(payment.status).toBe(200)
   expect(payment.json.status).toBe(order.status === 'paid' ? 'succeeded' : 'failed')
   expect(order.payment_id).toBe(payment.json.id)
-  await until('the cart to be emptied', async () => (await me.send('GET', '/api/cart')).json.items, (items) => items.length === 0)
+  // Paid, the ordered lines leave the cart; failed, they come back to it (in any order).
+  const lines = (items: { product_id: string; quantity: number }[]) => JSON.stringify(items.map((l) => `${l.product_id}×${l.quantity}`).sort())
+  const ordered = lines(cart.json.items)
+  await until(
+    order.status === 'paid' ? 'the cart to be emptied' : 'the lines to be back in the cart',
+    async () => (await me.send('GET', '/api/cart')).json.items,
+    (items) => (order.status === 'paid' ? items.length === 0 : lines(items) === ordered),
+  )
   return order.status as string
 }
 

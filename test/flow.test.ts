@@ -1,6 +1,7 @@
 /**
  * The whole flow across product, cart, order and payment, in-process, with a small event relay
- * standing in for the brokers: order.created goes to payment and cart, payment.status to order.
+ * standing in for the brokers and wired as the Triggers are: order.created and order.cancelled go
+ * to payment, cart and product, payment.status to order, cart and product.
  * Like the RabbitMQ broker, the relay takes an event at once and delivers it afterwards,
  * retrying what is answered 5xx. Payments take no time, so the payment may well land before
  * `POST /api/orders` answers: what the tests check holds whichever comes first.
@@ -64,9 +65,13 @@ async function openShop({ successRate }: { successRate: number }) {
   const order = orderApp({ pool, ...appDeps(), verify: keys.verify, products, publish: events.publish, outboxTable })
   // No delay: the payment races the answer to POST /api/orders, the worst case for that answer.
   const payment = paymentApp({ pool, ...appDeps(), verify: keys.verify, publish: events.publish, successRate, delayMs: 0 })
-  events.subscribe('order.created', payment, '/events/order.created')
-  events.subscribe('order.created', cart, '/events/order.created')
-  events.subscribe('payment.status', order, '/events/payment.status')
+  for (const [type, subscribers] of Object.entries({
+    'order.created': [payment, cart, product],
+    'order.cancelled': [payment, cart, product],
+    'payment.status': [order, cart, product],
+  })) {
+    for (const app of subscribers) events.subscribe(type, app, `/events/${type}`)
+  }
   return { keys, events, product, cart, order, payment }
 }
 
@@ -109,7 +114,7 @@ describe('an order, end to end', () => {
     expect(cart.json.items).toEqual([{ product_id: bulb, quantity: 1 }])
   })
 
-  it('ends payment_failed when the payment fails, and still clears the cart', async () => {
+  it('ends payment_failed when the payment fails, and puts the ordered lines back in the cart', async () => {
     const failing = await openShop({ successRate: 0 })
     const { token } = await shopper(failing)
     const lamp = await stock(failing)
@@ -118,7 +123,7 @@ describe('an order, end to end', () => {
     await failing.events.settled()
     expect((await call(failing.order, 'GET', `/api/orders/${placed.json.id}`, { token })).json.status).toBe('payment_failed')
     expect((await call(failing.payment, 'GET', `/api/payments/${placed.json.id}`, { token })).json.status).toBe('failed')
-    expect((await call(failing.cart, 'GET', '/api/cart', { token })).json.items).toEqual([])
+    expect((await call(failing.cart, 'GET', '/api/cart', { token })).json.items).toEqual([{ product_id: lamp, quantity: 2 }])
   })
 
   it('keeps shoppers apart: one sees none of another’s order, payment or cart', async () => {

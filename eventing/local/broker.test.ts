@@ -173,9 +173,9 @@ for (const { mode, amqpUrl } of brokerModes) {
       expect(b.brokers.orders).not.toBe(b.brokers.payments)
     })
 
-    it('plays the eventing/ manifests: order.created to payment and cart, payment.status to order, the outbox flush', async () => {
+    it('plays the eventing/ manifests: each order event to payment, cart and product, payment.status to order, cart and product, both PingSources', async () => {
       const fns: Record<string, Subscriber> = {}
-      for (const name of ['payment', 'cart', 'order', 'dead-letter']) fns[name] = await subscriber()
+      for (const name of ['payment', 'cart', 'order', 'product', 'dead-letter']) fns[name] = await subscriber()
       const manifestsDir = fileURLToPath(new URL('../', import.meta.url))
       const namespace = testNamespace()
       const logs = captureLog()
@@ -184,7 +184,7 @@ for (const { mode, amqpUrl } of brokerModes) {
         namespace,
         resolve: (name) => fns[name]?.url,
         log: logs.log,
-        pingSchedules: { 'order-outbox-flush': '@every 100ms' },
+        pingSchedules: { 'order-outbox-flush': '@every 100ms', 'product-reservations-expire': '@every 100ms' },
         ...(amqpUrl ? { amqpUrl } : {}),
       })
       cleanups.push(async () => {
@@ -195,13 +195,17 @@ for (const { mode, amqpUrl } of brokerModes) {
       expect(b.sinkFor('order')).toBe(b.brokers.orders)
       expect(b.sinkFor('payment')).toBe(b.brokers.payments)
       expect(await send(b.brokers.orders ?? '', { type: 'order.created', source: '/shop/order', id: 'o1' })).toBe(202)
+      expect(await send(b.brokers.orders ?? '', { type: 'order.cancelled', source: '/shop/order', id: 'c1' })).toBe(202)
       expect(await send(b.brokers.payments ?? '', { type: 'payment.status', source: '/shop/payment', id: 'p1' })).toBe(202)
       const got = (name: string) => (fns[name]?.received ?? []).map((r) => `${r.path} ${r.headers['ce-type']} ${r.headers['ce-type'] === 'dev.knative.sources.ping' ? '' : r.headers['ce-id']}`)
+      const events = (name: string) => got(name).filter((line) => line.startsWith('/events/')).sort()
       await waitFor(() => {
-        expect(got('payment')).toEqual(['/events/order.created order.created o1'])
-        expect(got('cart')).toEqual(['/events/order.created order.created o1'])
-        expect(got('order')).toContain('/events/payment.status payment.status p1')
+        expect(events('payment')).toEqual(['/events/order.cancelled order.cancelled c1', '/events/order.created order.created o1'])
+        expect(events('cart')).toEqual(['/events/order.cancelled order.cancelled c1', '/events/order.created order.created o1', '/events/payment.status payment.status p1'])
+        expect(events('product')).toEqual(['/events/order.cancelled order.cancelled c1', '/events/order.created order.created o1', '/events/payment.status payment.status p1'])
+        expect(events('order')).toEqual(['/events/payment.status payment.status p1'])
         expect(got('order')).toContain('/internal/outbox/flush dev.knative.sources.ping ')
+        expect(got('product')).toContain('/internal/reservations/expire dev.knative.sources.ping ')
       })
       expect(fns['dead-letter']?.received).toEqual([])
     })

@@ -27,7 +27,7 @@ describe('parseDuration', () => {
 })
 
 describe('the eventing/ manifests', () => {
-  it('hold two RabbitMQ Brokers, three Triggers with a full delivery each, two SinkBindings and the outbox PingSource', async () => {
+  it('hold two RabbitMQ Brokers, nine Triggers with a full delivery each, two SinkBindings and two PingSources', async () => {
     const m = await loadManifests(eventingDir)
     expect(m.warnings).toEqual([])
     expect(m.namespace).toBe('shop')
@@ -36,7 +36,17 @@ describe('the eventing/ manifests', () => {
       ['payments', 'quorum'],
     ])
     const triggers = Object.fromEntries(m.triggers.map((t) => [t.name, t]))
-    expect(Object.keys(triggers).sort()).toEqual(['cart-on-order-created', 'order-on-payment-status', 'payment-on-order-created'])
+    expect(Object.keys(triggers).sort()).toEqual([
+      'cart-on-order-cancelled',
+      'cart-on-order-created',
+      'cart-on-payment-status',
+      'order-on-payment-status',
+      'payment-on-order-cancelled',
+      'payment-on-order-created',
+      'product-on-order-cancelled',
+      'product-on-order-created',
+      'product-on-payment-status',
+    ])
     expect(triggers['payment-on-order-created']).toMatchObject({
       broker: 'orders',
       filter: { type: 'order.created' },
@@ -45,6 +55,19 @@ describe('the eventing/ manifests', () => {
     })
     expect(triggers['cart-on-order-created']).toMatchObject({ broker: 'orders', filter: { type: 'order.created' }, subscriber: { ref: { name: 'cart' }, uri: '/events/order.created' } })
     expect(triggers['order-on-payment-status']).toMatchObject({ broker: 'payments', filter: { type: 'payment.status' }, subscriber: { ref: { name: 'order' }, uri: '/events/payment.status' } })
+    // Every Trigger sends its one type to that type's route of its subscriber.
+    for (const t of m.triggers) expect(t.subscriber.uri, t.name).toBe(`/events/${t.filter.type}`)
+    expect(m.triggers.map((t) => `${t.broker}:${t.filter.type}->${t.subscriber.ref?.name}`).sort()).toEqual([
+      'orders:order.cancelled->cart',
+      'orders:order.cancelled->payment',
+      'orders:order.cancelled->product',
+      'orders:order.created->cart',
+      'orders:order.created->payment',
+      'orders:order.created->product',
+      'payments:payment.status->cart',
+      'payments:payment.status->order',
+      'payments:payment.status->product',
+    ])
     for (const t of m.triggers) {
       expect(t.delivery, t.name).toMatchObject({ retry: expect.any(Number), backoffPolicy: 'exponential', deadLetterSink: { ref: { kind: 'Service', name: 'dead-letter' } } })
       expect(t.delivery?.backoffDelay, t.name).toBeGreaterThan(0)
@@ -58,6 +81,7 @@ describe('the eventing/ manifests', () => {
     ])
     expect(m.pingSources).toMatchObject([
       { name: 'order-outbox-flush', schedule: '*/5 * * * *', sink: { ref: { kind: 'Service', name: 'order' }, uri: '/internal/outbox/flush' } },
+      { name: 'product-reservations-expire', schedule: '*/5 * * * *', sink: { ref: { kind: 'Service', name: 'product' }, uri: '/internal/reservations/expire' } },
     ])
   })
 

@@ -1,6 +1,7 @@
 /**
  * The cart function: each user's cart, created on first use. Products are asked of the product
- * function; an order created takes its quantities out of the cart (events.ts).
+ * function; an order created takes its quantities out of the cart, and a cancelled order or a
+ * failed payment puts them back (events.ts).
  */
 import * as v from 'valibot'
 import { requireUser, type TokenVerifier } from '../../shared/auth.ts'
@@ -11,9 +12,7 @@ import type { Logger } from '../../shared/log.ts'
 import type { Metrics } from '../../shared/metrics.ts'
 import type { ProductClient } from '../../shared/product-client.ts'
 import { Uuid, bodyInt, validate } from '../../shared/validate.ts'
-import { orderCreated } from './events.ts'
-
-const LINE_MAX = 999
+import { LINE_MAX, cartEvents, touchCart } from './events.ts'
 
 const Quantity = bodyInt(1, LINE_MAX)
 const ItemBody = v.strictObject({ product_id: Uuid, quantity: Quantity })
@@ -41,28 +40,19 @@ export const readCart = async (db: Queryable, userId: string) => {
   return rows[0]!
 }
 
-// Creates or bumps the cart and locks its row, so that changes to one cart (the order.created
-// consumer's included) take turns.
-const touchCart = async (db: Queryable, userId: string) => {
-  const { rows } = await db.query<{ id: string }>(
-    'INSERT INTO cart.carts (user_id) VALUES ($1) ON CONFLICT (user_id) DO UPDATE SET updated_at = now() RETURNING id',
-    [userId],
-  )
-  return rows[0]!.id
-}
-
 type CartDeps = { pool: Pool; log: Logger; metrics: Metrics; verify: TokenVerifier; products: ProductClient }
 
 /**
- * The cart function's app (routes on `createApp`; all but the event route need a Bearer token,
+ * The cart function's app (routes on `createApp`; all but the event routes need a Bearer token,
  * 401 otherwise; errors are RFC 9457 problems). Each answers the caller's cart as `readCart` does:
  * - `GET /api/cart` (made on first use); `DELETE /api/cart`: emptied, 204.
  * - `POST /api/cart/items` `{ product_id, quantity }` (1..999): adds to the line; 422 for a
  *   product the product function does not know, 409 when the line would pass 999.
  * - `PUT /api/cart/items/:productId` `{ quantity }`: sets the line (422 for an unknown product);
  *   `DELETE /api/cart/items/:productId`: removes it, 404 when there is none.
- * - `POST /events/order.created`: the CloudEvent consumer (`orderCreated`). When the product
- *   function does not answer, 503.
+ * - `POST /events/order.created`, `/events/order.cancelled`, `/events/payment.status`: the
+ *   CloudEvent consumers that take an order's lines out and put them back (events.ts). When the
+ *   product function does not answer, 503.
  */
 export function cartApp({ pool, log, metrics, verify, products }: CartDeps) {
   const app = createApp({ log, metrics, pool })
@@ -143,7 +133,10 @@ export function cartApp({ pool, log, metrics, verify, products }: CartDeps) {
     return c.json(cart)
   })
 
-  app.post('/events/order.created', orderCreated({ pool, log, metrics }))
+  const events = cartEvents({ pool, log, metrics })
+  app.post('/events/order.created', events.orderCreated)
+  app.post('/events/order.cancelled', events.orderCancelled)
+  app.post('/events/payment.status', events.paymentStatus)
 
   return app
 }

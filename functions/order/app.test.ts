@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto'
 import { createServer, type Server } from 'node:net'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { serve } from '@hono/node-server'
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest'
 import { createPool } from '../../shared/db.ts'
 import { createPublisher, type OutgoingEvent, type Publisher } from '../../shared/events.ts'
 import { createMetrics } from '../../shared/metrics.ts'
@@ -300,6 +301,135 @@ describe('POST /events/payment.status', () => {
     }
     expect((await postEvent(app, '/events/payment.status', event)).status).toBe(204)
     expect((await status()).status).toBe('paid')
+  })
+})
+
+describe('stock', () => {
+  const stockOf = async (id: string) => (await pool.query<{ stock: number }>('SELECT stock FROM product.products WHERE id = $1', [id])).rows[0]!.stock
+  const withStock = async (stock: number, price_cents = 500) =>
+    (await call(catalog, 'POST', '/api/products', { token: admin, body: { name: `Item ${randomUUID().slice(0, 6)}`, price_cents, stock } })).json as { id: string; name: string }
+
+  it('sells exactly the stock: 100 orders of 1 at once against stock 10 give 10 × 201 and 90 × 409', { timeout: 120_000 }, async () => {
+    // Real servers and sockets: product listens, order reaches it through the client's keep-alive
+    // pool. Pools of their own that wait for a connection as long as it takes: the assertion is
+    // about who gets the stock, never about how fast.
+    const pools = ['product', 'order'].map((name) =>
+      createPool({ connectionString: inject('databaseUrl'), applicationName: `oversell-${name}`, log: quietLog, max: 10, connectionTimeoutMs: 120_000, statementTimeoutMs: 60_000 }),
+    )
+    const [productPool, orderPool] = pools as [ReturnType<typeof createPool>, ReturnType<typeof createPool>]
+    const server = await new Promise<ReturnType<typeof serve>>((resolve) => {
+      const s = serve({ fetch: productApp({ pool: productPool, ...appDeps(), verify: keys.verify }).fetch, port: 0, hostname: '127.0.0.1' }, () => resolve(s))
+    })
+    try {
+      const port = (server.address() as { port: number }).port
+      const outboxTable = `orders.outbox_${randomUUID().replaceAll('-', '').slice(0, 10)}`
+      await pool.query(`CREATE TABLE ${outboxTable} (LIKE orders.outbox INCLUDING ALL)`)
+      const app = orderApp({
+        pool: orderPool,
+        ...appDeps(),
+        verify: keys.verify,
+        products: createProductClient({ baseUrl: `http://127.0.0.1:${port}`, timeoutMs: 120_000 }),
+        publish: async () => {},
+        outboxTable,
+      })
+      const p = await withStock(10)
+      const tokens = await Promise.all(Array.from({ length: 100 }, () => keys.tokenFor()))
+      const answers = await Promise.all(tokens.map((token) => call(app, 'POST', '/api/orders', { token, body: { items: [{ product_id: p.id, quantity: 1 }] } })))
+
+      const by = (status: number) => answers.filter((a) => a.status === status)
+      expect(answers.map((a) => a.status).filter((s) => s !== 201 && s !== 409)).toEqual([])
+      expect(by(201)).toHaveLength(10)
+      expect(by(409)).toHaveLength(90)
+      for (const { json } of by(409)) {
+        expect(json.type).toMatch(/\/out-of-stock$/)
+        expect(json.unavailable).toEqual([{ product_id: p.id, requested: 1, available: 0 }])
+      }
+      expect(await stockOf(p.id)).toBe(0)
+      const held = await pool.query<{ n: number; units: number }>(
+        `SELECT count(*)::int AS n, coalesce(sum(l.quantity), 0)::int AS units FROM product.reservation_lines l WHERE l.product_id = $1`,
+        [p.id],
+      )
+      expect(held.rows[0]).toEqual({ n: 10, units: 10 })
+      const orders = await pool.query<{ n: number }>('SELECT count(*)::int AS n FROM orders.order_items WHERE product_id = $1', [p.id])
+      expect(orders.rows[0]!.n).toBe(10)
+    } finally {
+      await new Promise((r) => server.close(r))
+      await Promise.all(pools.map((p) => p.end()))
+    }
+  })
+
+  it('takes nothing from line 1 when line 2 is short, and says which line in unavailable', async () => {
+    const { app, token, userId, sent } = await setup()
+    const [a, b] = [await withStock(5), await withStock(1)]
+    const res = await call(app, 'POST', '/api/orders', { token, body: { items: [{ product_id: a.id, quantity: 2 }, { product_id: b.id, quantity: 3 }] } })
+    expect(res.status).toBe(409)
+    expect(res.headers.get('Content-Type')).toBe('application/problem+json')
+    expect(res.json.type).toMatch(/\/out-of-stock$/)
+    expect(res.json.unavailable).toEqual([{ product_id: b.id, requested: 3, available: 1 }])
+    expect([await stockOf(a.id), await stockOf(b.id)]).toEqual([5, 1])
+    expect(sent).toEqual([])
+    expect((await pool.query('SELECT count(*)::int AS n FROM orders.orders WHERE user_id = $1', [userId])).rows[0].n).toBe(0)
+  })
+
+  it('asks product once per order, whatever the number of lines', async () => {
+    const calls: string[] = []
+    const counting = createProductClient({
+      baseUrl: 'http://product',
+      fetch: (async (input: string | URL | Request, init?: RequestInit) => {
+        calls.push(`${init?.method ?? 'GET'} ${new URL(typeof input === 'string' || input instanceof URL ? input : input.url).pathname}`)
+        return fetchVia(catalog)(input, init)
+      }) as typeof fetch,
+    })
+    const app = orderApp({ pool, ...appDeps(), verify: keys.verify, products: counting, publish: async () => {}, outboxTable: (await setup()).outboxTable })
+    const lines = await Promise.all([withStock(5, 100), withStock(5, 200), withStock(5, 300)])
+    const res = await call(app, 'POST', '/api/orders', { token: await keys.tokenFor(), body: { items: lines.map((p) => ({ product_id: p.id, quantity: 2 })) } })
+    expect(res.status).toBe(201)
+    expect(res.json.total_cents).toBe(2 * (100 + 200 + 300))
+    expect(res.json.items.map((i: { name: string }) => i.name).sort()).toEqual(lines.map((p) => p.name).sort())
+    expect(calls).toEqual(['POST /internal/reservations'])
+  })
+
+  it('takes the stock once for a request replayed with its Idempotency-Key', async () => {
+    const { app, token } = await setup()
+    const p = await withStock(10)
+    const headers = { 'Idempotency-Key': randomUUID() }
+    const body = { items: [{ product_id: p.id, quantity: 3 }] }
+    const answers = [await call(app, 'POST', '/api/orders', { token, headers, body }), await call(app, 'POST', '/api/orders', { token, headers, body })]
+    expect(answers.map((a) => a.status)).toEqual([201, 200])
+    expect(await stockOf(p.id)).toBe(7)
+  })
+
+  it('answers the order as committed, pending, even when its payment is decided before the answer', async () => {
+    let app: ReturnType<typeof orderApp> | undefined
+    // A broker and a payment so fast that payment.status is handled while order.created is being published.
+    const s = await setup({
+      publish: async (e) => {
+        const { order_id, user_id } = e.data as { order_id: string; user_id: string }
+        const payment_id = randomUUID()
+        const answer = await postEvent(app!, '/events/payment.status', { type: 'payment.status', id: payment_id, data: { payment_id, order_id, user_id, status: 'succeeded' } })
+        expect(answer.status).toBe(204)
+      },
+    })
+    app = s.app
+    const p = await withStock(2)
+    const res = await call(s.app, 'POST', '/api/orders', { token: s.token, body: { items: [{ product_id: p.id, quantity: 1 }] } })
+    expect(res.status).toBe(201)
+    expect(res.json).toMatchObject({ status: 'pending', payment_id: null })
+    expect((await call(s.app, 'GET', `/api/orders/${res.json.id}`, { token: s.token })).json.status).toBe('paid')
+  })
+
+  it('points an unknown product at the line of the request that named it', async () => {
+    const { app, token } = await setup()
+    const [a, b] = [await withStock(5), await withStock(5)]
+    const missing = randomUUID()
+    const res = await call(app, 'POST', '/api/orders', {
+      token,
+      body: { items: [{ product_id: a.id, quantity: 1 }, { product_id: b.id, quantity: 1 }, { product_id: missing, quantity: 1 }] },
+    })
+    expect(res.status).toBe(422)
+    expect(res.json.type).toMatch(/\/unknown-product$/)
+    expect(res.json.errors).toEqual([{ path: 'items.2.product_id', message: `no product ${missing}` }])
+    expect([await stockOf(a.id), await stockOf(b.id)]).toEqual([5, 5])
   })
 })
 

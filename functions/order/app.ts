@@ -1,6 +1,8 @@
 /**
  * The order function: orders placed from the catalog's current prices, announced as
- * `order.created` through a transactional outbox, and moved forward by `payment.status`.
+ * `order.created` through a transactional outbox, and moved forward by `payment.status`. A user's
+ * cancel, or the sweep when an order stays pending too long, announces `order.cancelled`
+ * (lifecycle.ts).
  */
 import { createHash, randomUUID } from 'node:crypto'
 import type { Context } from 'hono'
@@ -8,18 +10,20 @@ import { Counter, Gauge } from 'prom-client'
 import * as v from 'valibot'
 import { requireUser, type TokenVerifier } from '../../shared/auth.ts'
 import { withTransaction, type Pool, type Queryable } from '../../shared/db.ts'
-import { badRequest, conflict, notFound, unprocessable, type FieldError } from '../../shared/errors.ts'
+import { HttpProblem, ProblemTypes, badRequest, conflict, notFound, unknownProduct, unprocessable, type FieldError } from '../../shared/errors.ts'
 import { onEvent, type Publisher } from '../../shared/events.ts'
 import { createApp } from '../../shared/http.ts'
 import type { Logger } from '../../shared/log.ts'
 import type { Metrics } from '../../shared/metrics.ts'
 import { createOutbox } from '../../shared/outbox.ts'
-import type { Product, ProductClient } from '../../shared/product-client.ts'
+import type { ProductClient } from '../../shared/product-client.ts'
 import { Page, Uuid, bodyInt, validate } from '../../shared/validate.ts'
+import { announceCancelled, createOrderSweep } from './lifecycle.ts'
 
 const OrderBody = v.strictObject({
   items: v.pipe(
-    v.array(v.strictObject({ product_id: Uuid, quantity: bodyInt(1, 999) }), 'must be a list of {product_id, quantity}'),
+    // Lower case: one product is one line however its id is spelled.
+    v.array(v.strictObject({ product_id: v.pipe(Uuid, v.toLowerCase()), quantity: bodyInt(1, 999) }), 'must be a list of {product_id, quantity}'),
     v.minLength(1, 'must have at least 1 line'),
     v.maxLength(50, 'must have at most 50 lines'),
   ),
@@ -34,7 +38,7 @@ const PaymentStatusData = v.looseObject({
   payment_id: Uuid,
   order_id: Uuid,
   user_id: Uuid,
-  status: v.picklist(['succeeded', 'failed']),
+  status: v.picklist(['succeeded', 'failed', 'refunded']),
 })
 
 type Line = { product_id: string; quantity: number }
@@ -61,6 +65,18 @@ function mergeLines(items: Line[]): Line[] {
   return [...merged].map(([product_id, quantity]) => ({ product_id, quantity })).sort((a, b) => a.product_id.localeCompare(b.product_id))
 }
 
+/** Product numbers the merged lines it was sent; the client should read the numbers of its own body. */
+function atClientLines(err: unknown, sent: Line[], body: Line[]): unknown {
+  if (!(err instanceof HttpProblem) || err.type !== ProblemTypes.unknownProduct || !err.errors) return err
+  return unknownProduct(
+    err.errors.map((e) => {
+      const id = sent[Number(/^items\.(\d+)\./.exec(e.path)?.[1])]?.product_id
+      const at = body.findIndex((l) => l.product_id === id)
+      return at < 0 ? e : { ...e, path: `items.${at}.product_id` }
+    }),
+  )
+}
+
 type OrderDeps = {
   pool: Pool
   log: Logger
@@ -70,31 +86,50 @@ type OrderDeps = {
   publish: Publisher
   /** Tests of the sweep give it a table of its own, out of reach of other tests' sweeps. */
   outboxTable?: string
+  /** Seconds after its last announcement that a pending order is announced again (ORDER_REANNOUNCE_AFTER_S). */
+  reannounceAfterS?: number
+  /** Seconds after it was placed that a pending order expires (ORDER_EXPIRE_AFTER_S). */
+  expireAfterS?: number
 }
 
 /**
  * The order function's app (routes on `createApp`; errors are RFC 9457 problems). An order is
- * `{ id, user_id, status ("pending", "paid", "payment_failed" or "cancelled"), total_cents,
- * payment_id, payment_status, created_at, updated_at, items: [{ product_id, name, quantity,
- * unit_price_cents }] }`, amounts in whole cents. The `/api` routes need a Bearer token (401) and
- * see only the caller's orders (404 for others'):
+ * `{ id, user_id, status ("pending", "paid", "payment_failed", "cancelled" or "expired"),
+ * total_cents, payment_id, payment_status, created_at, updated_at, items: [{ product_id, name,
+ * quantity, unit_price_cents }] }`, amounts in whole cents. The `/api` routes need a Bearer token
+ * (401) and see only the caller's orders (404 for others'):
  * - `POST /api/orders` `{ items: [{ product_id, quantity }] }` (1..50 lines, same products merged,
- *   1..999 each): 201 a pending order priced from the catalog now, written with its
- *   `order.created` CloudEvent in one transaction (the outbox) and published after commit; 422
- *   for unknown products, 503 when the product function does not answer. An `Idempotency-Key`
- *   header (IETF draft-ietf-httpapi-idempotency-key-header; 1..255 printable ASCII) makes a replay
- *   with the same body answer 200 with the first order, and one with another body 422.
+ *   1..999 each): takes the units from the product function in one call (409 `…/out-of-stock`
+ *   with `unavailable` when a line is short, nothing taken; 422 for unknown products; 503 when
+ *   it does not answer), then 201 the pending order, written with its `order.created` CloudEvent
+ *   in one transaction (the outbox) and published after commit. An `Idempotency-Key` header (IETF
+ *   draft-ietf-httpapi-idempotency-key-header; 1..255 printable ASCII) makes a replay with the
+ *   same body answer 200 with that order, and one with another body 422.
  * - `GET /api/orders?limit&offset`: newest first, `{ items, total, limit, offset }`;
- *   `GET /api/orders/:id`; `POST /api/orders/:id/cancel`: 409 unless pending.
+ *   `GET /api/orders/:id`; `POST /api/orders/:id/cancel`: a pending order becomes `cancelled`
+ *   and `order.cancelled` goes out through the outbox; 409 unless pending.
  * - `POST /events/payment.status`: the CloudEvent consumer that moves a pending order to paid or
- *   payment_failed (a cancelled order keeps a successful payment for a refund); 422 for an unknown
- *   order or another user's.
- * - `POST /internal/outbox/flush`: sends what the outbox holds, `{ sent, failed, pending }` (the
- *   PingSource calls it). Registers `orders_total{status}` and `orders_pending_oldest_age_seconds`.
+ *   payment_failed, and shows a refund (a cancelled order keeps its payment's id and status);
+ *   422 for an unknown order or another user's.
+ * - `POST /internal/outbox/flush`: expires orders pending `expireAfterS` (default 900 s), announces
+ *   again those pending `reannounceAfterS` (default 60 s), then sends what the outbox holds:
+ *   `{ sent, failed, pending }` (the PingSource calls it). Registers `orders_total{status}` and
+ *   `orders_pending_oldest_age_seconds`.
  */
-export function orderApp({ pool, log, metrics, verify, products, publish, outboxTable = 'orders.outbox' }: OrderDeps) {
+export function orderApp({
+  pool,
+  log,
+  metrics,
+  verify,
+  products,
+  publish,
+  outboxTable = 'orders.outbox',
+  reannounceAfterS = 60,
+  expireAfterS = 900,
+}: OrderDeps) {
   const app = createApp({ log, metrics, pool })
   const outbox = createOutbox({ pool, table: outboxTable, publish, log, metrics })
+  const sweep = createOrderSweep({ pool, outbox, outboxTable, log, reannounceAfterS, expireAfterS })
   const ordersTotal = new Counter({
     name: 'orders_total',
     help: 'Orders that reached each status, by status.',
@@ -133,14 +168,19 @@ export function orderApp({ pool, log, metrics, verify, products, publish, outbox
       if (rows[0]) return replay(c, rows[0], hash)
     }
 
-    // Names and prices come from the catalog now, never from the client.
-    const found = await Promise.all(lines.map((l) => products.get(l.product_id)))
-    const unknown = lines.flatMap((l, i) => (found[i] ? [] : [{ path: `items.${i}.product_id`, message: `no product ${l.product_id}` }]))
-    if (unknown.length) throw unprocessable('the order names products that do not exist', unknown)
-    const priced = lines.map((l, i) => ({ ...l, product: found[i] as Product }))
-    const total = priced.reduce((sum, l) => sum + l.quantity * l.product.price_cents, 0)
-
+    // The id comes first: product keys its reservation by it, so a retried reserve takes nothing
+    // twice. One call takes the units of every line, all or nothing, and answers each line's name
+    // and price as the catalog has them (never the client's).
     const orderId = randomUUID()
+    const reservation = await products.reserve(orderId, userId, lines).catch((err: unknown) => {
+      throw atClientLines(err, lines, c.req.valid('json').items)
+    })
+    // From here on the units are held for orderId. If this request gets no further (the commit
+    // fails, the process dies, or a concurrent request with the same Idempotency-Key committed
+    // first), no order.created ever confirms the hold, and product gives the units back when it
+    // expires (RESERVATION_TTL_S). A retry is a new request with a new order id.
+    const priced = reservation.items
+    const total = priced.reduce((sum, l) => sum + l.quantity * l.unit_price_cents, 0)
     const event = {
       id: randomUUID(),
       type: 'order.created',
@@ -148,7 +188,7 @@ export function orderApp({ pool, log, metrics, verify, products, publish, outbox
       data: {
         order_id: orderId,
         user_id: userId,
-        items: priced.map((l) => ({ product_id: l.product_id, quantity: l.quantity, unit_price_cents: l.product.price_cents })),
+        items: priced.map(({ product_id, quantity, unit_price_cents }) => ({ product_id, quantity, unit_price_cents })),
         total_cents: total,
         created_at: new Date().toISOString(),
       },
@@ -156,20 +196,22 @@ export function orderApp({ pool, log, metrics, verify, products, publish, outbox
     // The answer is the order as this transaction wrote it, read before publishing: once
     // order.created is out, payment.status may move the order on before a later read.
     const created = await withTransaction(pool, async (tx) => {
-      const { rowCount } = await tx.query(
+      const { rows } = await tx.query(
         `INSERT INTO orders.orders (id, user_id, total_cents, idempotency_key, request_hash) VALUES ($1, $2, $3, $4, $5)
-         ON CONFLICT (user_id, idempotency_key) DO NOTHING`,
+         ON CONFLICT (user_id, idempotency_key) DO NOTHING
+         RETURNING id, user_id, status, total_cents, payment_id, payment_status, created_at, updated_at`,
         [orderId, userId, total, key.output ?? null, hash],
       )
       // Ten requests with one key at once: one inserts, the others find its order below.
-      if (!rowCount) return undefined
+      if (!rows[0]) return undefined
       await tx.query(
         `INSERT INTO orders.order_items (order_id, product_id, name, quantity, unit_price_cents)
          SELECT $1, * FROM unnest($2::uuid[], $3::text[], $4::int[], $5::int[])`,
-        [orderId, priced.map((l) => l.product_id), priced.map((l) => l.product.name), priced.map((l) => l.quantity), priced.map((l) => l.product.price_cents)],
+        [orderId, priced.map((l) => l.product_id), priced.map((l) => l.name), priced.map((l) => l.quantity), priced.map((l) => l.unit_price_cents)],
       )
       await outbox.add(tx, event)
-      return readOrder(tx, orderId, userId)
+      // The order as committed, lines ordered by product id like readOrder's.
+      return { ...rows[0], items: priced }
     })
     if (!created) {
       const { rows } = await byKey()
@@ -202,13 +244,21 @@ export function orderApp({ pool, log, metrics, verify, products, publish, outbox
   app.post('/api/orders/:id/cancel', user, validate('param', OrderParams), async (c) => {
     const { id } = c.req.valid('param')
     const userId = c.get('user').id
-    const { rowCount } = await pool.query(
-      `UPDATE orders.orders SET status = 'cancelled', updated_at = now() WHERE id = $1 AND user_id = $2 AND status = 'pending'`,
-      [id, userId],
-    )
+    // The guarded UPDATE decides a race with the payment's outcome or the expiry: whichever moves
+    // the order out of pending first wins. order.cancelled is written in the same transaction.
+    const events = await withTransaction(pool, async (tx) => {
+      const { rows } = await tx.query<{ id: string; user_id: string }>(
+        `UPDATE orders.orders SET status = 'cancelled', updated_at = now() WHERE id = $1 AND user_id = $2 AND status = 'pending'
+         RETURNING id, user_id`,
+        [id, userId],
+      )
+      return announceCancelled(tx, outbox, rows, 'cancelled')
+    })
+    // After commit, like order.created: if the broker refuses, the sweep sends it.
+    for (const event of events) await outbox.send(event)
     const order = await readOrder(pool, id, userId)
     if (!order) throw notFound('order')
-    if (!rowCount) throw conflict(`the order is ${order.status}; only a pending order can be cancelled`)
+    if (!events.length) throw conflict(`the order is ${order.status}; only a pending order can be cancelled`)
     ordersTotal.inc({ status: 'cancelled' })
     return c.json(order)
   })
@@ -221,29 +271,30 @@ export function orderApp({ pool, log, metrics, verify, products, publish, outbox
       log,
       metrics,
       handle: async ({ order_id, user_id, payment_id, status }) => {
-        // Forward only: pending -> paid | payment_failed, in one guarded UPDATE.
-        const next = status === 'succeeded' ? 'paid' : 'payment_failed'
-        const moved = await pool.query(
-          `UPDATE orders.orders SET status = $3, payment_id = $4, payment_status = $5, updated_at = now()
-           WHERE id = $1 AND user_id = $2 AND status = 'pending'`,
-          [order_id, user_id, next, payment_id, status],
-        )
-        if (moved.rowCount) {
-          ordersTotal.inc({ status: next })
-          return 'handled'
-        }
-        // Money taken for an order cancelled meanwhile: it stays cancelled and keeps the payment, for a refund.
-        if (status === 'succeeded') {
-          const kept = await pool.query(
-            `UPDATE orders.orders SET payment_id = $3, payment_status = 'succeeded', updated_at = now()
-             WHERE id = $1 AND user_id = $2 AND status = 'cancelled' AND payment_id IS NULL`,
-            [order_id, user_id, payment_id],
+        // Forward only: pending -> paid | payment_failed, in one guarded UPDATE. A refund only ever
+        // follows a cancel, so it never moves a pending order.
+        if (status !== 'refunded') {
+          const next = status === 'succeeded' ? 'paid' : 'payment_failed'
+          const moved = await pool.query(
+            `UPDATE orders.orders SET status = $3, payment_id = $4, payment_status = $5, updated_at = now()
+             WHERE id = $1 AND user_id = $2 AND status = 'pending'`,
+            [order_id, user_id, next, payment_id, status],
           )
-          if (kept.rowCount) {
-            log.warn('payment succeeded for a cancelled order: a refund is due', { order_id, payment_id })
+          if (moved.rowCount) {
+            ordersTotal.inc({ status: next })
             return 'handled'
           }
         }
+        // An order cancelled (or expired) meanwhile stays so, and shows what became of its payment:
+        // the payment function refunds a charge on order.cancelled. A refund is final; a success or
+        // failure arriving after it (deliveries overtake each other) changes nothing.
+        const kept = await pool.query(
+          `UPDATE orders.orders SET payment_id = $3, payment_status = $4::text, updated_at = now()
+           WHERE id = $1 AND user_id = $2 AND status IN ('cancelled', 'expired')
+             AND CASE WHEN $4::text = 'refunded' THEN payment_status IS DISTINCT FROM 'refunded' ELSE payment_id IS NULL END`,
+          [order_id, user_id, payment_id, status],
+        )
+        if (kept.rowCount) return 'handled'
         const { rows } = await pool.query<{ user_id: string }>('SELECT user_id FROM orders.orders WHERE id = $1', [order_id])
         if (!rows[0]) throw unprocessable(`there is no order ${order_id}`)
         if (rows[0].user_id !== user_id) throw unprocessable(`order ${order_id} belongs to another user`)
@@ -252,8 +303,13 @@ export function orderApp({ pool, log, metrics, verify, products, publish, outbox
     }),
   )
 
-  // What the PingSource calls; the ingress never routes here (no /api prefix).
-  app.post('/internal/outbox/flush', async (c) => c.json(await outbox.flush()))
+  // What the PingSource calls; the ingress never routes here (no /api prefix). The sweep first, so
+  // that what it writes (announcements again, order.cancelled of expired orders) goes out now.
+  app.post('/internal/outbox/flush', async (c) => {
+    const { expired } = await sweep()
+    if (expired) ordersTotal.inc({ status: 'expired' }, expired)
+    return c.json(await outbox.flush())
+  })
 
   return app
 }

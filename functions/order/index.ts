@@ -1,6 +1,6 @@
 import * as v from 'valibot'
 import { PublicJwks, createTokenVerifier } from '../../shared/auth.ts'
-import { BaseEnv, jsonVar, loadConfig, optionalUrlVar, urlVar } from '../../shared/config.ts'
+import { BaseEnv, intVar, jsonVar, loadConfig, optionalUrlVar, urlVar } from '../../shared/config.ts'
 import { createPublisher } from '../../shared/events.ts'
 import { createProductClient } from '../../shared/product-client.ts'
 import { main, startFunction } from '../../shared/server.ts'
@@ -12,6 +12,10 @@ const OrderEnv = v.object({
   PRODUCT_URL: urlVar(['http:', 'https:']),
   // Set by the SinkBinding to the orders broker.
   K_SINK: optionalUrlVar(['http:', 'https:']),
+  // A pending order is announced again this long after its last announcement, and expires this
+  // long after it was placed (the outbox sweep does both, on the PingSource's schedule).
+  ORDER_REANNOUNCE_AFTER_S: intVar(60, 1, 86_400),
+  ORDER_EXPIRE_AFTER_S: intVar(900, 1, 30 * 86_400),
 })
 
 main('order', async () => {
@@ -24,8 +28,17 @@ main('order', async () => {
     schema: 'orders',
     migrations: new URL('./migrations/', import.meta.url),
     app: ({ pool, log, metrics }) => {
-      if (!config.K_SINK) log.warn('K_SINK is not set: order.created events stay in the outbox until it is')
-      return orderApp({ pool, log, metrics, verify, products, publish: createPublisher({ sink: config.K_SINK, metrics }) })
+      if (!config.K_SINK) log.warn('K_SINK is not set: order events stay in the outbox until it is')
+      return orderApp({
+        pool,
+        log,
+        metrics,
+        verify,
+        products,
+        publish: createPublisher({ sink: config.K_SINK, metrics }),
+        reannounceAfterS: config.ORDER_REANNOUNCE_AFTER_S,
+        expireAfterS: config.ORDER_EXPIRE_AFTER_S,
+      })
     },
   })
 })

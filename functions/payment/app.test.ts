@@ -32,7 +32,7 @@ const pay = async (userId: string, total_cents = 1000) => {
   return order_id
 }
 
-const FIELDS = ['amount_cents', 'created_at', 'id', 'order_id', 'processed_at', 'reason', 'status', 'user_id']
+const FIELDS = ['amount_cents', 'created_at', 'id', 'order_id', 'processed_at', 'reason', 'refunded_at', 'status', 'user_id']
 
 describe('GET /api/payments', () => {
   it("lists the caller's payments only, newest first, with limit, offset and total", async () => {

@@ -1,34 +1,39 @@
 /**
- * The payment function: pays for each order it hears of, and shows users their payments.
+ * The payment function: pays for each order it hears of, never charges a cancelled one (refunds it
+ * if it was charged already), and shows users their payments.
  */
 import * as v from 'valibot'
 import { requireUser, type TokenVerifier } from '../../shared/auth.ts'
 import { notFound } from '../../shared/errors.ts'
 import { createApp } from '../../shared/http.ts'
 import { Page, Uuid, validate } from '../../shared/validate.ts'
-import { onOrderCreated, type PaymentEventDeps } from './events.ts'
+import { paymentEvents, type PaymentEventDeps } from './events.ts'
 
 const ListQuery = v.strictObject(Page)
 const PaymentParams = v.strictObject({ orderId: Uuid })
 
 // Not `outcome`: while a payment is pending, that is a result the user must not see yet.
-const COLUMNS = 'id, order_id, user_id, status, amount_cents, reason, created_at, processed_at'
+const COLUMNS = 'id, order_id, user_id, status, amount_cents, reason, created_at, processed_at, refunded_at'
 
 type PaymentDeps = PaymentEventDeps & { verify: TokenVerifier }
 
 /**
  * The payment function's app (routes on `createApp`; errors are RFC 9457 problems):
- * - `POST /events/order.created`: the CloudEvent consumer (`onOrderCreated`).
+ * - `POST /events/order.created`, `POST /events/order.cancelled`: the CloudEvent consumers
+ *   (events.ts): charge an order once; never charge a cancelled one, refund one already charged.
  * - `GET /api/payments?limit&offset`: the caller's payments, newest first, `{ items, total, limit,
  *   offset }`; `GET /api/payments/:orderId`: the payment of one of the caller's orders, 404
- *   otherwise. Each payment is `{ id, order_id, user_id, status ("pending", "succeeded" or
- *   "failed"), amount_cents, reason, created_at, processed_at }`; both need a Bearer token (401).
+ *   otherwise. Each payment is `{ id, order_id, user_id, status ("pending", "succeeded", "failed",
+ *   "cancelled" or "refunded"), amount_cents, reason, created_at, processed_at, refunded_at }`;
+ *   both need a Bearer token (401).
  */
 export function paymentApp({ verify, ...deps }: PaymentDeps) {
   const { pool, log, metrics } = deps
   const app = createApp({ log, metrics, pool })
 
-  app.post('/events/order.created', onOrderCreated(deps))
+  const events = paymentEvents(deps)
+  app.post('/events/order.created', events.orderCreated)
+  app.post('/events/order.cancelled', events.orderCancelled)
 
   app.get('/api/payments', requireUser(verify), validate('query', ListQuery), async (c) => {
     const { limit, offset } = c.req.valid('query')

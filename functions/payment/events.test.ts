@@ -16,7 +16,7 @@ beforeAll(async () => {
   keys = await testKeys()
 })
 
-type Options = { pool?: Pool; publish?: Publisher; successRate?: number; delayMs?: number; random?: () => number }
+type Options = { pool?: Pool; publish?: Publisher; successRate?: number; delayMs?: number; random?: () => number; wait?: (ms: number) => Promise<void> }
 
 /** An app whose publisher records what it sends. */
 function makeApp(options: Options = {}) {
@@ -49,9 +49,9 @@ const orderCreated = (data: Record<string, unknown> = {}) => ({
 })
 
 /** Delivers a CloudEvent in binary mode, the way the broker does. */
-async function deliver(app: App, data: unknown, { id = randomUUID(), type = 'order.created', datacontenttype = 'application/json' } = {}) {
+async function deliver(app: App, data: unknown, { id = randomUUID(), type = 'order.created', datacontenttype = 'application/json', path = '/events/order.created' } = {}) {
   const { headers, body } = HTTP.binary(new CloudEvent({ type, source: '/shop/order', id, datacontenttype, data }))
-  const res = await app.request('/events/order.created', {
+  const res = await app.request(path, {
     method: 'POST',
     headers: Object.fromEntries(Object.entries(headers).map(([k, v]) => [k, String(v)])),
     body: String(body),
@@ -293,5 +293,172 @@ describe('POST /events/order.created', () => {
     expect(sent).toEqual([])
     expect(await paymentsOf(data.order_id)).toEqual([])
     expect(await metricsText()).toContain('events_received_total{type="order.created",outcome="rejected"} 1')
+  })
+})
+
+describe('POST /events/order.cancelled', () => {
+  const cancelled = (order: { order_id: string; user_id: string }, reason: 'cancelled' | 'expired' = 'cancelled') => ({
+    order_id: order.order_id,
+    user_id: order.user_id,
+    items: [{ product_id: randomUUID(), quantity: 2, unit_price_cents: 625 }],
+    reason,
+  })
+  const cancel = (app: App, data: unknown, id = randomUUID()) => deliver(app, data, { id, type: 'order.cancelled', path: '/events/order.cancelled' })
+  const statuses = (sent: OutgoingEvent[]) => sent.map((e) => (e.data as { status: string }).status)
+
+  /** A delay the test ends: `held` resolves once a delivery waits in it, `release()` ends it. */
+  const gate = () => {
+    let entered!: () => void
+    let release!: () => void
+    const held = new Promise<void>((r) => (entered = r))
+    const released = new Promise<void>((r) => (release = r))
+    return {
+      held,
+      release,
+      wait: async () => {
+        entered()
+        await released
+      },
+    }
+  }
+
+  it('cancels a payment held in its delay: it is never charged and nothing is published', async () => {
+    const g = gate()
+    const { app, sent, metricsText } = makeApp({ random: () => 0, wait: g.wait })
+    const data = orderCreated()
+    const paying = deliver(app, data)
+    await g.held
+    expect(await cancel(app, cancelled(data))).toBe(204)
+    g.release()
+    expect(await paying).toBe(204)
+    expect((await paymentsOf(data.order_id))[0]).toMatchObject({ status: 'cancelled', outcome: 'succeeded', reason: 'order cancelled' })
+    expect(sent).toEqual([])
+    const text = await metricsText()
+    expect(text).toContain('payments_total{status="cancelled"} 1')
+    expect(text).not.toContain('payments_total{status="succeeded"}')
+  })
+
+  it('refunds a charged payment once when the cancel arrives three times at once, publishing the same refunded event', async () => {
+    const { app, sent, metricsText } = makeApp({ random: () => 0 })
+    const data = orderCreated()
+    expect(await deliver(app, data)).toBe(204)
+    const id = randomUUID()
+    expect(await Promise.all([1, 2, 3].map(() => cancel(app, cancelled(data), id)))).toEqual([204, 204, 204])
+    const [row] = await paymentsOf(data.order_id)
+    expect(row).toMatchObject({ status: 'refunded', outcome: 'succeeded', reason: 'order cancelled', refund_id: expect.any(String) })
+    expect(statuses(sent)).toEqual(['succeeded', 'refunded', 'refunded', 'refunded'])
+    for (const e of sent.slice(1)) {
+      expect(e).toEqual({
+        type: 'payment.status',
+        source: '/shop/payment',
+        id: row!.refund_id,
+        time: row!.refunded_at!.toISOString(),
+        data: {
+          payment_id: row!.id,
+          order_id: data.order_id,
+          user_id: data.user_id,
+          status: 'refunded',
+          amount_cents: 1250,
+          reason: 'order cancelled',
+          processed_at: row!.refunded_at!.toISOString(),
+        },
+      })
+    }
+    expect(row!.refund_id).not.toBe(row!.id)
+    const text = await metricsText()
+    expect(text).toContain('payments_total{status="refunded"} 1')
+    expect(text).toContain('events_received_total{type="order.cancelled",outcome="handled"} 1')
+    expect(text).toContain('events_received_total{type="order.cancelled",outcome="duplicate"} 2')
+  })
+
+  it('records a cancel that comes before order.created, so that order.created never charges', async () => {
+    const { app, sent, metricsText } = makeApp({ random: () => 0 })
+    const data = orderCreated()
+    expect(await cancel(app, cancelled(data, 'expired'))).toBe(204)
+    for (let i = 0; i < 3; i++) expect(await deliver(app, data)).toBe(204)
+    const rows = await paymentsOf(data.order_id)
+    expect(rows).toHaveLength(1)
+    expect(rows[0]).toMatchObject({ status: 'cancelled', outcome: null, amount_cents: 1250, reason: 'order expired' })
+    expect(sent).toEqual([])
+    expect(await metricsText()).not.toContain('payments_total{status="succeeded"}')
+  })
+
+  it('never leaves a charge standing when the cancel and order.created arrive at once, whichever wins', async () => {
+    const { app, sent } = makeApp({ random: () => 0 })
+    const data = orderCreated()
+    expect(await Promise.all([deliver(app, data), cancel(app, cancelled(data))])).toEqual([204, 204])
+    const [row] = await paymentsOf(data.order_id)
+    expect(['cancelled', 'refunded']).toContain(row!.status)
+    // Cancelled first or in the delay: nothing published. Charged first: the refund is published.
+    if (row!.status === 'cancelled') expect(sent).toEqual([])
+    else expect(statuses(sent).sort()).toEqual(['refunded', 'succeeded'])
+  })
+
+  it('leaves a failed payment failed and publishes nothing more', async () => {
+    const { app, sent } = makeApp({ random: () => 0.99 })
+    const data = orderCreated()
+    expect(await deliver(app, data)).toBe(204)
+    expect(await cancel(app, cancelled(data))).toBe(204)
+    expect((await paymentsOf(data.order_id))[0]).toMatchObject({ status: 'failed', reason: 'card declined' })
+    expect(statuses(sent)).toEqual(['failed'])
+  })
+
+  it('shows the user a refunded payment', async () => {
+    const { app } = makeApp({ random: () => 0 })
+    const data = orderCreated()
+    await deliver(app, data)
+    await cancel(app, cancelled(data))
+    const token = await keys.tokenFor({ id: data.user_id })
+    const res = await app.request(`/api/payments/${data.order_id}`, { headers: { Authorization: `Bearer ${token}` } })
+    expect(await res.json()).toMatchObject({ status: 'refunded', refunded_at: expect.any(String), processed_at: expect.any(String) })
+  })
+
+  it.each([
+    ['reason is missing', (d: Record<string, unknown>) => ({ ...d, reason: undefined }), 422],
+    ['reason is another', (d: Record<string, unknown>) => ({ ...d, reason: 'changed mind' }), 422],
+    ['items is not a list', (d: Record<string, unknown>) => ({ ...d, items: 'all' }), 422],
+    ['a line has no price', (d: Record<string, unknown>) => ({ ...d, items: [{ quantity: 1 }] }), 422],
+    ['order_id is not a UUID', (d: Record<string, unknown>) => ({ ...d, order_id: 'order-1' }), 422],
+  ])('rejects an event whose %s, changes nothing and counts it', async (_, change, status) => {
+    const { app, sent, metricsText } = makeApp({ random: () => 0 })
+    const data = orderCreated()
+    await deliver(app, data)
+    expect(await cancel(app, change(cancelled(data)))).toBe(status)
+    expect((await paymentsOf(data.order_id))[0]?.status).toBe('succeeded')
+    expect(statuses(sent)).toEqual(['succeeded'])
+    expect(await metricsText()).toContain('events_received_total{type="order.cancelled",outcome="rejected"} 1')
+  })
+
+  it('rejects a cancel naming another user, and refunds nothing', async () => {
+    const { app, sent } = makeApp({ random: () => 0 })
+    const data = orderCreated()
+    await deliver(app, data)
+    expect(await cancel(app, cancelled({ ...data, user_id: randomUUID() }))).toBe(422)
+    expect((await paymentsOf(data.order_id))[0]?.status).toBe('succeeded')
+    expect(statuses(sent)).toEqual(['succeeded'])
+  })
+
+  it('answers 503 when the refund cannot be published, and publishes the same refund on redelivery', async () => {
+    let refuse = true
+    const sent: OutgoingEvent[] = []
+    const { app } = makeApp({
+      random: () => 0,
+      publish: async (e) => {
+        if (refuse && (e.data as { status: string }).status === 'refunded') throw new Error('the broker answered 503')
+        sent.push(e)
+      },
+    })
+    const data = orderCreated()
+    await deliver(app, data)
+    const id = randomUUID()
+    expect(await cancel(app, cancelled(data), id)).toBe(503)
+    refuse = false
+    expect(await cancel(app, cancelled(data), id)).toBe(204)
+    const [row] = await paymentsOf(data.order_id)
+    expect(row!.status).toBe('refunded')
+    expect(sent.map((e) => [e.id, (e.data as { status: string }).status])).toEqual([
+      [row!.id, 'succeeded'],
+      [row!.refund_id, 'refunded'],
+    ])
   })
 })

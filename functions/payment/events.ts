@@ -1,11 +1,16 @@
 /**
- * The payment function's consumer of `order.created`: one payment per order, its outcome decided
- * once on receipt, held for the delay, stored, then published as `payment.status`.
+ * The payment function's consumers.
+ * - `order.created`: one payment per order, its outcome decided once on receipt, held for the
+ *   delay, stored, then published as `payment.status`.
+ * - `order.cancelled`: a cancelled order is never charged. A payment not yet decided ends
+ *   `cancelled` (and publishes nothing); one already charged ends `refunded` and publishes
+ *   `payment.status` `refunded`.
  */
 import { Counter } from 'prom-client'
 import * as v from 'valibot'
-import type { Pool } from '../../shared/db.ts'
-import { onEvent, type Publisher } from '../../shared/events.ts'
+import { withTransaction, type Pool } from '../../shared/db.ts'
+import { unprocessable } from '../../shared/errors.ts'
+import { onEvent, type EventOutcome, type OutgoingEvent, type Publisher } from '../../shared/events.ts'
 import type { Logger } from '../../shared/log.ts'
 import type { Metrics } from '../../shared/metrics.ts'
 import { Uuid, bodyInt } from '../../shared/validate.ts'
@@ -17,25 +22,43 @@ const OrderCreatedData = v.looseObject({
   total_cents: bodyInt(0, Number.MAX_SAFE_INTEGER),
 })
 
+// The lines are read only for the amount of a payment that the cancel creates, before order.created came.
+const OrderCancelledData = v.looseObject({
+  order_id: Uuid,
+  user_id: Uuid,
+  items: v.array(
+    v.looseObject({ quantity: bodyInt(1, Number.MAX_SAFE_INTEGER), unit_price_cents: bodyInt(0, Number.MAX_SAFE_INTEGER) }),
+    'must be a list of {quantity, unit_price_cents}',
+  ),
+  reason: v.picklist(['cancelled', 'expired']),
+})
+
 type Outcome = 'succeeded' | 'failed'
 /**
  * A row of `payment.payments`: one per order. `outcome` is decided on receipt and hidden until the
- * payment is processed, when `status` leaves `pending` for it; `amount_cents` a whole number of
- * cents; `reason` says why it failed.
+ * payment is processed, when `status` leaves `pending` for it (or for `cancelled`, when the order
+ * was cancelled first); `amount_cents` a whole number of cents; `reason` says why it failed.
  */
 export type PaymentRow = {
   id: string
   order_id: string
   user_id: string
-  status: 'pending' | Outcome
-  outcome: Outcome
+  status: 'pending' | Outcome | 'cancelled' | 'refunded'
+  /** Null only for a payment cancelled before its order.created arrived. */
+  outcome: Outcome | null
   amount_cents: number
   reason: string | null
   created_at: Date
   processed_at: Date | null
+  refund_id: string | null
+  refunded_at: Date | null
 }
 
-/** What the `order.created` consumer needs; `random` (default `Math.random`, 0 ≤ x < 1) decides the outcome, for tests to fix. */
+/**
+ * What the consumers need: the database, the broker to publish to, and how payments turn out:
+ * `successRate` (0..1), `delayMs` (how long a payment takes), `random` (default `Math.random`,
+ * 0 ≤ x < 1; decides the outcome, for tests to fix) and `wait` (the delay itself, for tests to hold).
+ */
 export type PaymentEventDeps = {
   pool: Pool
   log: Logger
@@ -46,21 +69,55 @@ export type PaymentEventDeps = {
   /** How long a payment takes, in milliseconds. */
   delayMs: number
   random?: () => number
+  /** Waits out the delay; tests pass one they end themselves, to act while a payment is held. */
+  wait?: (ms: number) => Promise<void>
+}
+
+const sleep = (ms: number) => (ms > 0 ? new Promise<void>((resolve) => setTimeout(resolve, ms)) : Promise.resolve())
+
+/**
+ * The `payment.status` a payment stands for, or none: a pending payment has not been decided, and
+ * a cancelled one was never charged (its order is cancelled already). Ids and times come from the
+ * row, so that a resend is the same event.
+ */
+function statusEvent(payment: PaymentRow): OutgoingEvent | undefined {
+  if (payment.status === 'pending' || payment.status === 'cancelled') return undefined
+  const refund = payment.status === 'refunded'
+  const at = (refund ? payment.refunded_at : payment.processed_at)?.toISOString()
+  return {
+    type: 'payment.status',
+    source: '/shop/payment',
+    id: refund ? payment.refund_id! : payment.id,
+    time: at,
+    data: {
+      payment_id: payment.id,
+      order_id: payment.order_id,
+      user_id: payment.user_id,
+      status: payment.status,
+      amount_cents: payment.amount_cents,
+      ...(payment.reason ? { reason: payment.reason } : {}),
+      processed_at: at,
+    },
+  }
 }
 
 /**
- * The route handler for `order.created` CloudEvents (1.0): makes the order's one payment
- * (`order_id`, `user_id`, `total_cents` are read from `data`; other fields are ignored), holds it
- * `delayMs`, settles it as succeeded with chance `successRate`, and publishes `payment.status`
- * (source `/shop/payment`, id the payment's id, data `{ payment_id, order_id, user_id, status,
- * amount_cents, reason?, processed_at }`). A redelivery settles nothing new and publishes the
- * same event again. 204 when done; 422 for bad data (dropped); 503 when the database or the
- * publish fails, so the broker retries. Counts `payments_total{status}`.
+ * The route handlers of `/events/order.created` and `/events/order.cancelled` (CloudEvents 1.0).
+ * - `order.created` makes the order's one payment (`order_id`, `user_id`, `total_cents` read from
+ *   `data`), holds it `delayMs`, settles it as succeeded with chance `successRate` unless the order
+ *   was cancelled meanwhile, and publishes `payment.status` (source `/shop/payment`, data
+ *   `{ payment_id, order_id, user_id, status, amount_cents, reason?, processed_at }`). A redelivery
+ *   settles nothing new and publishes the same event again.
+ * - `order.cancelled` never lets the payment be charged: an undecided payment ends `cancelled`
+ *   (one not yet made is recorded so), a charged one is refunded and `payment.status` `refunded`
+ *   published under its own stable id.
+ * 204 when done; 422 for bad data (dropped); 503 when the database or the publish fails, so the
+ * broker retries. Counts `payments_total{status}`.
  */
-export function onOrderCreated({ pool, log, metrics, publish, successRate, delayMs, random = Math.random }: PaymentEventDeps) {
+export function paymentEvents({ pool, log, metrics, publish, successRate, delayMs, random = Math.random, wait = sleep }: PaymentEventDeps) {
   const payments = new Counter({
     name: 'payments_total',
-    help: 'Payments processed, by status (succeeded, failed).',
+    help: 'Payments that reached each status (succeeded, failed, cancelled, refunded).',
     labelNames: ['status'] as const,
     registers: [metrics.registry],
   })
@@ -71,9 +128,10 @@ export function onOrderCreated({ pool, log, metrics, publish, successRate, delay
     return rows[0]
   }
 
-  // Every delivery that finds it pending races to this guarded UPDATE; one wins, the rest read its result.
+  // Every delivery that finds it pending races to this guarded UPDATE; one wins, the rest read its
+  // result. A cancel during the delay wins too: it leaves the row no longer pending.
   const settle = async (payment: PaymentRow) => {
-    if (delayMs > 0) await new Promise((resolve) => setTimeout(resolve, delayMs))
+    await wait(delayMs)
     const { rows } = await pool.query<PaymentRow>(
       `UPDATE payment.payments
        SET status = outcome, processed_at = now(), reason = CASE WHEN outcome = 'failed' THEN 'card declined' END
@@ -85,7 +143,13 @@ export function onOrderCreated({ pool, log, metrics, publish, successRate, delay
     return rows[0]
   }
 
-  return onEvent({
+  // A failed publish throws: onEvent answers 503, the broker redelivers, and this publishes again.
+  const announce = async (payment: PaymentRow) => {
+    const event = statusEvent(payment)
+    if (event) await publish(event)
+  }
+
+  const orderCreated = onEvent({
     type: 'order.created',
     schema: OrderCreatedData,
     log,
@@ -93,6 +157,7 @@ export function onOrderCreated({ pool, log, metrics, publish, successRate, delay
     handle: async ({ order_id, user_id, total_cents }) => {
       const outcome: Outcome = random() < successRate ? 'succeeded' : 'failed'
       // A redelivery inserts nothing and takes the stored outcome: the dice are rolled once per order.
+      // A row a cancel wrote first is found here too, and is never charged.
       const { rows: inserted } = await pool.query<PaymentRow>(
         `INSERT INTO payment.payments (order_id, user_id, amount_cents, outcome) VALUES ($1, $2, $3, $4)
          ON CONFLICT (order_id) DO NOTHING RETURNING *`,
@@ -100,24 +165,50 @@ export function onOrderCreated({ pool, log, metrics, publish, successRate, delay
       )
       let payment = inserted[0] ?? (await byOrder(order_id))
       if (payment.status === 'pending') payment = await settle(payment)
-      // A failed publish throws: onEvent answers 503, the broker redelivers, and this publishes again.
-      await publish({
-        type: 'payment.status',
-        source: '/shop/payment',
-        id: payment.id,
-        // Stable like the id, so that a resend is the same event.
-        time: payment.processed_at?.toISOString(),
-        data: {
-          payment_id: payment.id,
-          order_id: payment.order_id,
-          user_id: payment.user_id,
-          status: payment.status,
-          amount_cents: payment.amount_cents,
-          ...(payment.reason ? { reason: payment.reason } : {}),
-          processed_at: payment.processed_at?.toISOString(),
-        },
-      })
+      await announce(payment)
       return inserted[0] ? 'handled' : 'duplicate'
     },
   })
+
+  const orderCancelled = onEvent({
+    type: 'order.cancelled',
+    schema: OrderCancelledData,
+    log,
+    metrics,
+    handle: async ({ order_id, user_id, items, reason }) => {
+      const why = reason === 'expired' ? 'order expired' : 'order cancelled'
+      const { outcome, payment } = await withTransaction(pool, async (tx): Promise<{ outcome: EventOutcome; payment: PaymentRow }> => {
+        // Before order.created: a cancelled payment, so that order.created, when it comes, charges nothing.
+        const amount = items.reduce((sum, i) => sum + i.quantity * i.unit_price_cents, 0)
+        const { rows: [first] } = await tx.query<PaymentRow>(
+          `INSERT INTO payment.payments (order_id, user_id, amount_cents, status, reason, processed_at) VALUES ($1, $2, $3, 'cancelled', $4, now())
+           ON CONFLICT (order_id) DO NOTHING RETURNING *`,
+          [order_id, user_id, amount, why],
+        )
+        if (first) return { outcome: 'handled', payment: first }
+        // Locked: a settle after the delay, and other deliveries of this event, wait for this one.
+        const { rows: [payment] } = await tx.query<PaymentRow>('SELECT * FROM payment.payments WHERE order_id = $1 FOR UPDATE', [order_id])
+        if (!payment) throw new Error(`the payment of order ${order_id} is gone`)
+        if (payment.user_id !== user_id) throw unprocessable(`the payment of order ${order_id} belongs to another user`)
+        const change = async (sql: string) => {
+          const { rows } = await tx.query<PaymentRow>(`UPDATE payment.payments SET ${sql}, reason = $2 WHERE id = $1 RETURNING *`, [payment.id, why])
+          return { outcome: 'handled' as const, payment: rows[0]! }
+        }
+        // Not yet decided (order.created is in its delay): never charged.
+        if (payment.status === 'pending') return change(`status = 'cancelled', processed_at = now()`)
+        if (payment.status === 'succeeded') return change(`status = 'refunded', refund_id = gen_random_uuid(), refunded_at = now()`)
+        // Failed: nothing was taken. Cancelled or refunded: this event was handled before.
+        return { outcome: payment.status === 'failed' ? 'handled' : 'duplicate', payment }
+      })
+      if (outcome === 'handled' && (payment.status === 'cancelled' || payment.status === 'refunded')) {
+        payments.inc({ status: payment.status })
+        if (payment.status === 'refunded') log.info('payment refunded', { order_id, payment_id: payment.id, reason })
+      }
+      // A refund is announced on every delivery: the first publish may have failed after the commit.
+      if (payment.status === 'refunded') await announce(payment)
+      return outcome
+    },
+  })
+
+  return { orderCreated, orderCancelled }
 }

@@ -1,5 +1,7 @@
 /**
- * The product function: the catalog. Anyone reads it; admins write it.
+ * The product function: the catalog, and the stock in it. Anyone reads it; admins write it; the
+ * order function reserves stock for each order here (reservations.ts), and events confirm or
+ * release what it reserved (events.ts).
  */
 import * as v from 'valibot'
 import { requireAdmin, requireUser, type TokenVerifier } from '../../shared/auth.ts'
@@ -9,6 +11,8 @@ import { createApp } from '../../shared/http.ts'
 import type { Logger } from '../../shared/log.ts'
 import type { Metrics } from '../../shared/metrics.ts'
 import { Page, Uuid, bodyInt, validate } from '../../shared/validate.ts'
+import { reservationEvents } from './events.ts'
+import { createReservations } from './reservations.ts'
 
 const INT_MAX = 2_147_483_647
 
@@ -36,26 +40,54 @@ const ListQuery = v.strictObject({
   q: v.optional(v.pipe(v.string(), v.trim(), v.maxLength(100, 'must be at most 100 characters'))),
 })
 
+// Ids are compared as text in reservations (same lines?), and PostgreSQL writes uuids in lower case.
+const LowerUuid = v.pipe(Uuid, v.toLowerCase())
+const ReserveBody = v.strictObject({
+  order_id: LowerUuid,
+  user_id: LowerUuid,
+  items: v.pipe(
+    v.array(v.strictObject({ product_id: LowerUuid, quantity: bodyInt(1, INT_MAX) }), 'must be a list of {product_id, quantity}'),
+    v.minLength(1, 'must have at least 1 line'),
+    v.maxLength(100, 'must have at most 100 lines'),
+    v.check((items) => new Set(items.map((i) => i.product_id)).size === items.length, 'must name each product once'),
+  ),
+})
+
 const COLUMNS = 'id, name, description, price_cents, stock, created_at, updated_at'
 
 // ILIKE treats % and _ as wildcards; a search for "50%" means the characters.
 const likeEscape = (s: string) => s.replace(/[\\%_]/g, '\\$&')
 
-type ProductDeps = { pool: Pool; log: Logger; metrics: Metrics; verify: TokenVerifier }
+type ProductDeps = {
+  pool: Pool
+  log: Logger
+  metrics: Metrics
+  verify: TokenVerifier
+  /** Seconds an order's hold waits for order.created before its units come back (default 600). */
+  reservationTtlSeconds?: number
+  /** At most one background expiry sweep per this many milliseconds, started by a reserve; 0: none. */
+  expirySweepIntervalMs?: number
+}
 
 /**
  * The product function's app (routes on `createApp`; errors are RFC 9457 problems). A product is
- * `{ id, name, description, price_cents (whole cents), stock, created_at, updated_at }`.
+ * `{ id, name, description, price_cents (whole cents), stock, created_at, updated_at }`; `stock`
+ * is what can still be sold.
  * - `GET /api/products?limit&offset&q`: anyone; newest first, `q` a case-insensitive substring of
  *   the name; `{ items, total, limit, offset }`. `GET /api/products/:id`: the product, 404.
  * - Admins only (401 without a token, 403 for a customer): `POST /api/products` (201), `PUT
  *   /api/products/:id` (every field), `PATCH /api/products/:id` (some), `DELETE
  *   /api/products/:id` (204), each 404 for an unknown id; `POST /api/products/:id/stock
  *   { delta }` adds to the stock atomically, 409 if it would go below 0 or past 2^31 − 1.
+ * - Internal (never routed by the ingress): `POST /internal/reservations` takes an order's units,
+ *   `POST /internal/reservations/expire` gives back holds no `order.created` confirmed
+ *   (reservations.ts); `POST /events/<type>` for `order.created`, `order.cancelled` and
+ *   `payment.status` (events.ts).
  */
-export function productApp({ pool, log, metrics, verify }: ProductDeps) {
+export function productApp({ pool, log, metrics, verify, reservationTtlSeconds = 600, expirySweepIntervalMs }: ProductDeps) {
   const app = createApp({ log, metrics, pool })
   const admin = [requireUser(verify), requireAdmin()] as const
+  const reservations = createReservations({ pool, log, metrics, ttlSeconds: reservationTtlSeconds, sweepIntervalMs: expirySweepIntervalMs })
 
   app.get('/api/products', validate('query', ListQuery), async (c) => {
     const { limit, offset, q } = c.req.valid('query')
@@ -142,6 +174,24 @@ export function productApp({ pool, log, metrics, verify }: ProductDeps) {
     if (found[0].stock + delta < 0) throw conflict(`stock is ${found[0].stock}; taking ${-delta} would go below 0`)
     throw conflict(`stock would exceed ${INT_MAX}`)
   })
+
+  // The order function's one call per order; the ingress never routes /internal. 201 when the
+  // units were taken now, 200 when this order id was reserved before with the same lines (nothing
+  // more is taken: a retried request is safe). The same order id with other lines or another user
+  // is 422, as an Idempotency-Key reused for another body is: the request itself is wrong, not
+  // the state of the stock.
+  app.post('/internal/reservations', validate('json', ReserveBody), async (c) => {
+    const { created, reservation } = await reservations.reserve(c.req.valid('json'))
+    return c.json(reservation, created ? 201 : 200)
+  })
+
+  // What the PingSource calls; its CloudEvent body says nothing this needs.
+  app.post('/internal/reservations/expire', async (c) => c.json(await reservations.expire()))
+
+  const events = reservationEvents({ reservations, log, metrics })
+  app.post('/events/order.created', events.orderCreated)
+  app.post('/events/order.cancelled', events.orderCancelled)
+  app.post('/events/payment.status', events.paymentStatus)
 
   return app
 }

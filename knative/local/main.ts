@@ -22,7 +22,25 @@ const RunnerEnv = v.object({
 })
 
 // What the runner hands on to the functions untouched, when set.
-const PASSED_ON = ['PAYMENT_SUCCESS_RATE', 'PAYMENT_DELAY_MS', 'BCRYPT_COST', 'BCRYPT_THREADS', 'LOG_LEVEL', 'JWT_ISSUER', 'JWT_AUDIENCE', 'DATABASE_POOL_MAX']
+const PASSED_ON = [
+  'PAYMENT_SUCCESS_RATE',
+  'PAYMENT_DELAY_MS',
+  'ORDER_REANNOUNCE_AFTER_S',
+  'ORDER_EXPIRE_AFTER_S',
+  'RESERVATION_TTL_S',
+  'BCRYPT_COST',
+  'BCRYPT_THREADS',
+  'LOG_LEVEL',
+  'JWT_ISSUER',
+  'JWT_AUDIENCE',
+  'DATABASE_POOL_MAX',
+  // Off behind PgBouncer in transaction mode (before 1.21), where a connection is not its own session.
+  'DATABASE_NAMED_STATEMENTS',
+]
+
+// The cluster sweeps every few minutes so that the functions can scale to zero in between; here
+// nothing scales, and a pending order is announced again or expires close to its thresholds.
+const PING_SCHEDULES = { 'order-outbox-flush': '@every 15s', 'product-reservations-expire': '@every 15s' }
 
 const root = fileURLToPath(new URL('../..', import.meta.url))
 const output = humanOutput()
@@ -70,6 +88,7 @@ async function run() {
     adminEmail: config.ADMIN_EMAIL,
     adminPassword: config.ADMIN_PASSWORD,
     functionEnv,
+    pingSchedules: PING_SCHEDULES,
     output,
     signal: starting.signal,
   })
