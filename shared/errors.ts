@@ -88,12 +88,12 @@ export const notFound = (what: string) => new HttpProblem(404, `${what} not foun
 /** 409: the request clashes with the current state (an email taken, stock below 0, an order no longer pending). */
 export const conflict = (detail: string) => new HttpProblem(409, detail)
 /**
- * 413: the body is over `maxBytes` bytes, with `Connection: close`. The answer goes out before the
- * body is read, so the connection cannot carry another request (the rest of the body is still on
- * the wire); saying so keeps a keep-alive client or proxy from reusing it and getting a reset.
+ * 413: the body is over `maxBytes` bytes. Not `Connection: close`: Node would then close the socket
+ * at once with the rest of the body unread, and the reset that follows can destroy the 413 itself
+ * before the client (or the ingress) reads it.
  */
 export const payloadTooLarge = (maxBytes: number) =>
-  new HttpProblem(413, `the request body is larger than ${maxBytes} bytes`, { headers: { Connection: 'close' } })
+  new HttpProblem(413, `the request body is larger than ${maxBytes} bytes`)
 /** 415: the body is not of the `expected` media type (`'application/json'`). */
 export const unsupportedMediaType = (expected: string) =>
   new HttpProblem(415, `the request body must be ${expected}`)
@@ -102,8 +102,21 @@ export const unprocessable = (detail: string, errors?: FieldError[]) => new Http
 /** 429 with `Retry-After` in whole seconds (at least 1, rounded up from `retryAfterSeconds`). */
 export const tooManyRequests = (detail: string, retryAfterSeconds: number) =>
   new HttpProblem(429, detail, { headers: { 'Retry-After': String(Math.max(1, Math.ceil(retryAfterSeconds))) } })
-/** 503: a dependency (the database, the product function) did not answer; `cause` is logged. */
-export const serviceUnavailable = (detail: string, cause?: unknown) => new HttpProblem(503, detail, { cause })
+/**
+ * Seconds a 503 asks the client (or the broker) to wait before trying again: `Retry-After` on every
+ * 503 problem. Short, because what makes a 503 here (the database or the product function out of
+ * reach, a backend terminated) is usually over in seconds, and the retry is cheap.
+ */
+export const RETRY_AFTER_SECONDS = 2
+
+/** 503 with `Retry-After`: a dependency (the database, the product function) did not answer; `cause` is logged. */
+export const serviceUnavailable = (detail: string, cause?: unknown) =>
+  new HttpProblem(503, detail, { cause, headers: { 'Retry-After': String(RETRY_AFTER_SECONDS) } })
+/**
+ * 503 with `Retry-After`: the database cannot be reached now (see `isDatabaseUnavailable` in db.ts).
+ * `cause` is the database's error, logged, never sent.
+ */
+export const databaseUnavailable = (cause?: unknown) => serviceUnavailable('the database cannot be reached now; retry shortly', cause)
 
 /** 409 `…/out-of-stock`: nothing was taken; `unavailable` lists every line that is short. */
 export const outOfStock = (unavailable: Unavailable[]) =>
@@ -130,7 +143,8 @@ const titles: Record<number, string> = {
  * detail, instance, request_id, errors? }` plus a problem's extension members (which never replace
  * the standard ones). Without a problem `type` it is `about:blank`, so `title` is the status phrase;
  * `detail` says what went wrong with this request; `instance` is the request path and
- * `request_id` the `X-Request-Id` it was served under.
+ * `request_id` the `X-Request-Id` it was served under. A 503 always carries `Retry-After`
+ * (`RETRY_AFTER_SECONDS` unless `headers` has one): clients, proxies and the broker retry it.
  */
 export function problemResponse(
   c: Context,
@@ -149,6 +163,7 @@ export function problemResponse(
     ...(errors ? { errors } : {}),
   }
   return c.body(JSON.stringify(body), status as ContentfulStatusCode, {
+    ...(status === 503 ? { 'Retry-After': String(RETRY_AFTER_SECONDS) } : {}),
     ...headers,
     'Content-Type': 'application/problem+json',
   })

@@ -55,8 +55,6 @@ describe('createApp', () => {
     const big = JSON.stringify({ name: 'x'.repeat(70 * 1024) })
     const refused = await call(app, 'POST', '/things', { body: big })
     expect(refused.status).toBe(413)
-    // The unread body is still on the connection: no client may send another request on it.
-    expect(refused.headers.get('Connection')).toBe('close')
     const stream = new ReadableStream({
       start(controller) {
         for (let i = 0; i < 70; i++) controller.enqueue(new TextEncoder().encode('x'.repeat(1024)))
