@@ -8,7 +8,7 @@
 //   node build.mjs --registry registry.example.com/shop --tag 1.0.0 [--push] [--dry-run]
 //                                  also build (and push) one image per function with the
 //                                  Dockerfile; --dry-run prints the docker commands instead
-import { cp, readdir, rm, stat } from 'node:fs/promises'
+import { cp, mkdir, readdir, rename, rm, stat } from 'node:fs/promises'
 import { existsSync } from 'node:fs'
 import { join } from 'node:path'
 import { execFileSync } from 'node:child_process'
@@ -40,11 +40,15 @@ const kb = (n) => `${(n / 1024).toFixed(1)} KB`.padStart(9)
 for (const name of names) {
   const src = join(root, 'functions', name)
   const out = join(root, 'dist', name)
-  await rm(out, { recursive: true, force: true })
+  // Built beside dist/<name> and then renamed in, file by file: a rename replaces a file at once,
+  // so a process starting the function meanwhile (npm start, a test, another build) finds either
+  // the old bundle or the new one, never none or half of one.
+  const staging = join(root, 'dist', `.${name}.${process.pid}`)
+  await rm(staging, { recursive: true, force: true })
   const workers = (await readdir(src)).filter((f) => f.endsWith('-worker.mjs'))
   await build({
     entryPoints: [join(src, 'index.ts'), ...workers.map((w) => join(src, w))],
-    outdir: out,
+    outdir: staging,
     outExtension: { '.js': '.mjs' },
     bundle: true,
     platform: 'node',
@@ -59,10 +63,26 @@ for (const name of names) {
     legalComments: 'none',
     logLevel: 'warning',
   })
-  if (existsSync(join(src, 'migrations'))) await cp(join(src, 'migrations'), join(out, 'migrations'), { recursive: true })
+  if (existsSync(join(src, 'migrations'))) await cp(join(src, 'migrations'), join(staging, 'migrations'), { recursive: true })
+  await moveInto(staging, out)
   const size = (await stat(join(out, 'index.mjs'))).size
   const extra = await Promise.all(workers.map(async (w) => `${w} ${kb((await stat(join(out, w))).size).trim()}`))
   console.log(`build: dist/${name}/index.mjs ${kb(size)}${extra.length ? `  (+ ${extra.join(', ')})` : ''}`)
+}
+
+/** Renames every file of `from` into `to` (replacing what is there), drops what `from` lacks, removes `from`. */
+async function moveInto(from, to) {
+  await mkdir(to, { recursive: true })
+  const fresh = new Set(await readdir(from, { recursive: true }))
+  for (const entry of [...fresh].sort()) {
+    const source = join(from, entry)
+    if ((await stat(source)).isDirectory()) await mkdir(join(to, entry), { recursive: true })
+    else await rename(source, join(to, entry))
+  }
+  for (const entry of (await readdir(to, { recursive: true })).sort().reverse()) {
+    if (!fresh.has(entry)) await rm(join(to, entry), { recursive: true, force: true })
+  }
+  await rm(from, { recursive: true, force: true })
 }
 
 // Images: the Dockerfile bundles again inside the build, so an image never depends on a local dist/.

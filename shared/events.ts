@@ -12,7 +12,8 @@ import { randomUUID } from 'node:crypto'
 import { CloudEvent, HTTP, type CloudEventV1 } from 'cloudevents'
 import type { Context, Handler } from 'hono'
 import * as v from 'valibot'
-import { HttpProblem, badRequest, problemResponse, unprocessable } from './errors.ts'
+import { isDatabaseUnavailable } from './db.ts'
+import { HttpProblem, RETRY_AFTER_SECONDS, badRequest, problemResponse, unprocessable } from './errors.ts'
 import type { Logger } from './log.ts'
 import type { Metrics } from './metrics.ts'
 import { fieldErrors } from './validate.ts'
@@ -35,8 +36,9 @@ type ConsumerOptions<S extends v.GenericSchema> = {
  * batched mode is refused) of `type`, checks its `data` with `schema` and calls `handle`. Answers
  * 204 when handled (or a duplicate); 400 for something that is not such an event and 422 for
  * data the schema refuses (RFC 9457 problems; the broker drops those, so each is logged and
- * counted `outcome="rejected"`); 503 when `handle` throws anything else, so the broker retries.
- * An `HttpProblem` 400 or 422 thrown by `handle` is permanent too.
+ * counted `outcome="rejected"`); 503 with `Retry-After` when `handle` throws anything else (the
+ * database out of reach among them, see `isDatabaseUnavailable`; never a 500), so the broker
+ * retries. An `HttpProblem` 400 or 422 thrown by `handle` is permanent too.
  *
  * @example
  * ```ts
@@ -65,8 +67,14 @@ export function onEvent<S extends v.GenericSchema>({ type, schema, log, metrics,
         return problemResponse(c, err.status, err.message, { errors: err.errors })
       }
       metrics.eventsReceived.inc({ type, outcome: 'failed' })
+      const retryAfter = { 'Retry-After': String(RETRY_AFTER_SECONDS) }
+      // An outage is not this event's fault: a warning per delivery, not an error with its stack.
+      if (isDatabaseUnavailable(err)) {
+        log.warn('event deferred: the database cannot be reached; the broker will retry it', { ...ids, err })
+        return problemResponse(c, 503, 'the database cannot be reached now; retry the event shortly', { headers: retryAfter })
+      }
       log.error('event failed; the broker will retry it', { ...ids, err })
-      return problemResponse(c, 503, 'the event could not be handled now; retry it')
+      return problemResponse(c, 503, 'the event could not be handled now; retry it', { headers: retryAfter })
     }
   }
 }

@@ -9,8 +9,8 @@ import { HTTPException } from 'hono/http-exception'
 import { methodNotAllowed } from 'hono/method-not-allowed'
 import { requestId } from 'hono/request-id'
 import { bodyLimit } from './body-limit.ts'
-import { ping, type Pool } from './db.ts'
-import { HttpProblem, payloadTooLarge, problemResponse } from './errors.ts'
+import { isDatabaseUnavailable, ping, type Pool } from './db.ts'
+import { HttpProblem, databaseUnavailable, payloadTooLarge, problemResponse } from './errors.ts'
 import type { Logger } from './log.ts'
 import { routeTemplate, type Metrics } from './metrics.ts'
 
@@ -28,7 +28,9 @@ type AppOptions = {
  * path and another method, a body limit of `maxBodyBytes` (default 64 KiB; over it, 413),
  * `GET /healthz` (200 `{"status":"ok"}`, or 503 when `pool` does not answer) and `GET /metrics`
  * (Prometheus text). Every error is answered as an RFC 9457 problem (`application/problem+json`):
- * an `HttpProblem` as it says, Hono's own 4xx with their message, anything else 500 (and logged).
+ * an `HttpProblem` as it says, Hono's own 4xx with their message, the database out of reach (see
+ * `isDatabaseUnavailable`) 503 with `Retry-After` (as `/healthz` then says too), anything else 500
+ * (and logged).
  *
  * @example
  * ```ts
@@ -74,6 +76,13 @@ export function createApp({ log, metrics, pool, maxBodyBytes = 64 * 1024 }: AppO
 export type App = ReturnType<typeof createApp>
 
 function renderError(err: Error, c: Context, log: Logger): Response {
+  // The database out of reach is a state of the world, not a bug in this request: 503 with
+  // Retry-After, so clients retry, and the pool reconnects by itself once the server is back.
+  if (!(err instanceof HTTPException) && isDatabaseUnavailable(err)) {
+    log.warn('database unavailable', { request_id: c.get('requestId'), method: c.req.method, path: c.req.path, err })
+    const problem = databaseUnavailable(err)
+    return problemResponse(c, problem.status, problem.message, { headers: problem.headers })
+  }
   if (err instanceof HttpProblem) {
     if (err.status >= 500) log.error('request failed', { request_id: c.get('requestId'), err: err.cause ?? err })
     return problemResponse(c, err.status, err.message, { errors: err.errors, headers: err.headers, type: err.type, extensions: err.extensions })

@@ -7,7 +7,7 @@
 import { createHash } from 'node:crypto'
 import { readdir, readFile } from 'node:fs/promises'
 import type { Logger } from './log.ts'
-import type { Pool } from './db.ts'
+import { checkout, type Pool } from './db.ts'
 
 type Migration = { version: number; name: string; sql: string; checksum: string }
 
@@ -54,7 +54,8 @@ type MigrateOptions = { schema: string; dir: URL | string; log: Logger }
 export async function migrate(pool: Pool, { schema, dir, log }: MigrateOptions): Promise<string[]> {
   if (!/^[a-z_][a-z0-9_]*$/.test(schema)) throw new Error(`bad schema name ${schema}`)
   const migrations = await readMigrations(dir)
-  const lock = await pool.connect()
+  // Checked out with an 'error' listener: a connection lost mid-migration rejects, never crashes.
+  const { client: lock, release } = await checkout(pool)
   let broken = false
   try {
     // Session-level lock on its own client, held across the per-file transactions below.
@@ -102,6 +103,6 @@ export async function migrate(pool: Pool, { schema, dir, log }: MigrateOptions):
   } finally {
     // Ending the session releases its advisory lock even if the unlock cannot be sent.
     await lock.query('SELECT pg_advisory_unlock(hashtext($1))', [`shop.migrate.${schema}`]).catch(() => {})
-    lock.release(broken)
+    release(broken)
   }
 }

@@ -67,9 +67,17 @@ export async function startFunction({ name, config, schema, migrations, app, onS
   }
   const metrics = createMetrics()
   const fetch = (await app({ pool, log, metrics })).fetch
-  const server = await new Promise<Server>((resolve) => {
-    const s = serve({ fetch, port: config.PORT, ...(config.HOST ? { hostname: config.HOST } : {}) }, () => resolve(s as Server))
+  const server = await new Promise<Server>((resolve, reject) => {
+    // A port in use (EADDRINUSE) rejects the start (main() reports it and exits 1), not an unheard 'error'.
+    const s = serve({ fetch, port: config.PORT, ...(config.HOST ? { hostname: config.HOST } : {}) }, () => {
+      s.off('error', reject)
+      resolve(s as Server)
+    })
+    s.once('error', reject)
   })
+  // A listening server reports a failed accept (EMFILE: out of file descriptors under load) as an
+  // 'error' event and goes on listening; unheard, that event would end the process.
+  server.on('error', (err) => log.error('server error; still listening', { err }))
   // Longer than any load balancer's idle timeout, so it closes idle sockets, not they.
   server.keepAliveTimeout = 65_000
   const port = (server.address() as AddressInfo).port

@@ -4,9 +4,11 @@
  * names need not exist), or else on an embedded PostgreSQL in a throwaway directory, stopped and
  * deleted after. Either way a real PostgreSQL 15: every test runs in both setups.
  */
+import { fileURLToPath } from 'node:url'
 import type { TestProject } from 'vitest/node'
 import { DatabaseSetupError } from '../knative/local/databases.ts'
 import { EmbeddedPostgresError, startThrowawayPostgres } from '../knative/local/embedded-postgres.ts'
+import { buildIfStale } from '../knative/local/runner.ts'
 import { createTestDatabase } from './test-database.ts'
 
 declare module 'vitest' {
@@ -17,6 +19,9 @@ declare module 'vitest' {
 
 export default async function setup(project: TestProject) {
   try {
+    // The bundles, built once before any test file starts: tests that start functions as
+    // processes would otherwise each find them stale and build them at the same time.
+    await buildIfStale(fileURLToPath(new URL('..', import.meta.url)), () => {})
     return await prepare(project)
   } catch (err) {
     // A setup problem is one line that says what to do; thrown, vitest would bury it under

@@ -77,7 +77,7 @@ export async function postEvent(app: RequestApp, path: string, { type, data, id 
   const event = new CloudEvent({ type, source, id, datacontenttype: 'application/json', data })
   const { headers, body } = mode === 'binary' ? HTTP.binary(event) : HTTP.structured(event)
   const res = await app.request(path, { method: 'POST', headers: headers as Record<string, string>, body: body as string })
-  return { status: res.status, text: await res.text() }
+  return { status: res.status, headers: res.headers, text: await res.text() }
 }
 
 /** The value of one sample in an app's /metrics text (0 when absent). */

@@ -2,14 +2,14 @@
  * @module
  * After the shoppers stop: wait for their orders to become final, then read back what the shop
  * holds (each shopper's orders and payments, every payment by order, the whole catalog) for the
- * invariants. Each shopper's reads go one after another and shoppers run side by side, so this
- * never has more requests in flight than the run had.
+ * invariants, and wait for the stock to follow the orders. Each shopper's reads go one after
+ * another and shoppers run side by side, so this never has more requests in flight than the run had.
  */
 import { setTimeout as sleep } from 'node:timers/promises'
 import * as v from 'valibot'
 import { OrderPage, Payment, PaymentPage, ProductPage, type Order } from './answers.ts'
 import type { Client } from './client.ts'
-import type { Observed } from './invariants.ts'
+import { stockMatches, type Observed } from './invariants.ts'
 import type { OrderBook } from './order-book.ts'
 import { refreshOrders, type Shopper } from './shopper.ts'
 
@@ -39,8 +39,28 @@ export async function readAll<T>(client: Client, path: string, schema: v.Generic
   }
 }
 
+/** The whole catalog's stock, product by product; undefined when a page could not be read. */
+export async function readStock(api: Client): Promise<Map<string, number> | undefined> {
+  const products = await readAll(api, '/api/products', ProductPage)
+  return products && new Map(products.map((p) => [p.id, p.stock]))
+}
+
+/**
+ * Reads the stock again until every product in `expected` has the stock it says, or `untilMs`
+ * (Date.now() time) passed: the product function hears of a failed payment on its own, so its
+ * units may come back a moment after the order became final. Answers the last stock read.
+ */
+export async function settleStock(api: Client, expected: ReadonlyMap<string, number> | undefined, first: Map<string, number> | undefined, untilMs: number): Promise<Map<string, number> | undefined> {
+  let stock = first
+  while (expected && !(stock && stockMatches(expected, stock)) && Date.now() < untilMs) {
+    await sleep(POLL_MS * 2)
+    stock = (await readStock(api)) ?? stock
+  }
+  return stock
+}
+
 /** What the invariants need from the shop, read through each shopper's own token. */
-export async function readBack(api: Client, shoppers: Shopper[], book: OrderBook): Promise<Pick<Observed, 'lists' | 'paymentOf'> & { scanned: number | undefined; negative: { id: string; stock: number }[] }> {
+export async function readBack(api: Client, shoppers: Shopper[], book: OrderBook): Promise<Pick<Observed, 'lists' | 'paymentOf'> & { stock: Map<string, number> | undefined }> {
   const paymentOf = new Map<string, Payment | null | undefined>()
   const placed = book.all()
   const lists = await Promise.all(
@@ -55,11 +75,5 @@ export async function readBack(api: Client, shoppers: Shopper[], book: OrderBook
       return { owner: s.owner, orders, payments }
     }),
   )
-  const products = await readAll(api, '/api/products', ProductPage)
-  return {
-    lists,
-    paymentOf,
-    scanned: products?.length,
-    negative: (products ?? []).filter((p) => p.stock < 0).map((p) => ({ id: p.id, stock: p.stock })),
-  }
+  return { lists, paymentOf, stock: await readStock(api) }
 }

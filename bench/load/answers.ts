@@ -18,15 +18,18 @@ export const Line = v.looseObject({ product_id: Id, quantity: v.number() })
 export const Cart = v.looseObject({ items: v.array(Line) })
 export type Cart = v.InferOutput<typeof Cart>
 
-export const OrderStatus = v.picklist(['pending', 'paid', 'payment_failed', 'cancelled'])
+/** An order's status: pending until paid or failed, or cancelled by its user, or expired by the sweep. */
+export const OrderStatus = v.picklist(['pending', 'paid', 'payment_failed', 'cancelled', 'expired'])
 export type OrderStatus = v.InferOutput<typeof OrderStatus>
-export const FINAL_STATUSES: readonly OrderStatus[] = ['paid', 'payment_failed', 'cancelled']
+export const FINAL_STATUSES: readonly OrderStatus[] = ['paid', 'payment_failed', 'cancelled', 'expired']
 
-export const Order = v.looseObject({ id: Id, status: OrderStatus, payment_id: v.nullish(Id) })
+/** An order with its lines (what its units are, for the stock after the run). */
+export const Order = v.looseObject({ id: Id, status: OrderStatus, payment_id: v.nullish(Id), items: v.array(Line) })
 export type Order = v.InferOutput<typeof Order>
 export const OrderPage = v.looseObject({ items: v.array(Order), total: v.number() })
 
-export const PaymentStatus = v.picklist(['pending', 'succeeded', 'failed'])
+/** A payment's status: `cancelled` never charged (its order was cancelled first), `refunded` charged and given back. */
+export const PaymentStatus = v.picklist(['pending', 'succeeded', 'failed', 'cancelled', 'refunded'])
 export const Payment = v.looseObject({ id: Id, order_id: Id, status: PaymentStatus })
 export type Payment = v.InferOutput<typeof Payment>
 export const PaymentPage = v.looseObject({ items: v.array(Payment), total: v.number() })

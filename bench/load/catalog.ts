@@ -1,12 +1,17 @@
 /**
  * @module
- * What there is to buy: the product ids the shoppers pick from and a few words to search for,
- * read once before the run. An empty catalog gets products of its own when an admin is given.
+ * What there is to buy: the product ids the shoppers pick from, their stock before the run and a
+ * few words to search for, read once before the run. An empty catalog gets products of its own
+ * when an admin is given.
  */
-import { ProductPage, Login, type Product } from './answers.ts'
+import { Login, Product, ProductPage } from './answers.ts'
 import { describeAnswer, type Client } from './client.ts'
 
-export type Catalog = { ids: string[]; words: string[]; total: number }
+/**
+ * `ids` the shoppers pick from, `stock` of each before the run (what the stock after it is judged
+ * against), `words` to search for, `total` products in the shop.
+ */
+export type Catalog = { ids: string[]; stock: Map<string, number>; words: string[]; total: number }
 
 // Enough ids to spread the load over; a cluster's catalog may be far bigger and need not be read whole.
 const MAX_PRODUCTS = 1_000
@@ -25,7 +30,24 @@ const LOAD_PRODUCTS = [
   ['Green tea, sencha', 1250],
 ] as const
 
-export async function loadCatalog(api: Client, admin?: { email: string; password: string }): Promise<Catalog> {
+/**
+ * Reads the catalog, adding products to an empty one with `admin`. With `only`, the shoppers keep
+ * to those products (a shop that others shop at too: only the run's own products have a stock
+ * that the run alone moves); each must be in the catalog.
+ */
+export async function loadCatalog(api: Client, admin?: { email: string; password: string }, only?: readonly string[]): Promise<Catalog> {
+  if (only) {
+    if (only.length === 0) throw new Error('no products to shop for were given')
+    // Browsing still sees the whole catalog (its words, its size); buying keeps to these.
+    const catalog = await readCatalog(api)
+    const stock = new Map<string, number>()
+    for (const id of new Set(only)) {
+      const product = await api.request({ method: 'GET', path: `/api/products/${id}`, expect: [200], schema: Product })
+      if (!product.data) throw new Error(`the product ${id} to shop for: ${describeAnswer(product)}`)
+      stock.set(id, product.data.stock)
+    }
+    return { ...catalog, ids: [...stock.keys()], stock }
+  }
   let catalog = await readCatalog(api)
   if (catalog.total > 0) return catalog
   if (!admin) throw new Error(`the catalog at ${api.base} is empty: give --admin-email and --admin-password to add products to it`)
@@ -51,7 +73,7 @@ async function readCatalog(api: Client): Promise<Catalog> {
     total = page.data.total
     if (offset + 100 >= total) break
   }
-  return { ids: products.map((p) => p.id), words: searchWords(products.map((p) => p.name)), total }
+  return { ids: products.map((p) => p.id), stock: new Map(products.map((p) => [p.id, p.stock])), words: searchWords(products.map((p) => p.name)), total }
 }
 
 /** Words of at least 3 letters from the names, lower case, each once: what people type into a search box. */

@@ -14,8 +14,18 @@ export type Observed = {
   /** GET /api/payments/:orderId for each placed order: the payment, null for a 404, undefined when not answered. */
   paymentOf: Map<string, Payment | null | undefined>
   requests: { total: number; serverErrors: number; unanswered: number }
-  /** The catalog read after the run (undefined: it could not be read), and what was seen during it. */
-  stock: { scanned: number | undefined; seen: number; negative: { id: string; stock: number }[] }
+  /**
+   * Products in the catalog read after the run (undefined: it could not be read), product answers
+   * seen during it, products ever seen below 0; the stock of each product the shoppers bought
+   * from before the run, and the whole catalog's after it (undefined: it could not be read).
+   */
+  stock: {
+    scanned: number | undefined
+    seen: number
+    negative: { id: string; stock: number }[]
+    before: ReadonlyMap<string, number>
+    after: ReadonlyMap<string, number> | undefined
+  }
   /** How long orders were given to become final after the run. */
   settleLimitMs: number
   /** Shoppers that registered and logged in, of those started. */
@@ -32,12 +42,42 @@ export type InvariantResult = {
   examples: string[]
 }
 
-// The payment's status each final order status goes with ('cancelled' keeps whatever the payment became).
+// The payment's status each final order status goes with. A cancelled or expired order's payment
+// was never charged, failed, or was refunded; one still succeeded is the charge-kept invariant's.
 const PAYMENT_FOR: Record<string, readonly string[]> = {
   paid: ['succeeded'],
   payment_failed: ['failed'],
-  cancelled: ['pending', 'succeeded', 'failed'],
+  cancelled: ['cancelled', 'failed', 'refunded', 'succeeded'],
+  expired: ['cancelled', 'failed', 'refunded', 'succeeded'],
 }
+
+// Orders whose units stay taken: sold, or held while the order waits for its payment. The others
+// (payment_failed, cancelled, expired) gave theirs back.
+const HOLDS_UNITS = new Set(['paid', 'pending'])
+
+/**
+ * The stock each product of `before` should have now: its stock before the run less the units of
+ * the shoppers' orders that keep them (paid, or still pending). Undefined when a shopper's orders
+ * could not be read.
+ */
+export function expectedStock(before: ReadonlyMap<string, number>, lists: Observed['lists']): Map<string, number> | undefined {
+  if (lists.some((l) => !l.orders)) return undefined
+  const expected = new Map(before)
+  for (const l of lists) {
+    for (const order of l.orders ?? []) {
+      if (!HOLDS_UNITS.has(order.status)) continue
+      for (const line of order.items) {
+        const left = expected.get(line.product_id)
+        if (left !== undefined) expected.set(line.product_id, left - line.quantity)
+      }
+    }
+  }
+  return expected
+}
+
+/** Whether every product in `expected` has that stock in `actual`. */
+export const stockMatches = (expected: ReadonlyMap<string, number>, actual: ReadonlyMap<string, number>) =>
+  [...expected].every(([id, n]) => actual.get(id) === n)
 
 const result = (name: string, pass: boolean, count: number, detail: string, examples: string[] = []): InvariantResult => ({
   name,
@@ -66,7 +106,7 @@ export function evaluateInvariants(o: Observed): InvariantResult[] {
     'every order final',
     notFinal.length === 0,
     finalCount,
-    `${finalCount} of ${o.placed.length} orders paid, payment_failed or cancelled within ${seconds} of the end`,
+    `${finalCount} of ${o.placed.length} orders paid, payment_failed, cancelled or expired within ${seconds} of the end`,
     notFinal,
   )
 
@@ -98,7 +138,7 @@ export function evaluateInvariants(o: Observed): InvariantResult[] {
     else if (single === null) wrong.push(`${id}: GET /api/payments/${id} answered 404`)
     else if (single.id !== listed[0]!.id) wrong.push(`${id}: the payment listed (${listed[0]!.id}) is not the one answered (${single.id})`)
     else if (!PAYMENT_FOR[order.status]!.includes(single.status)) wrong.push(`${id}: order ${order.status}, payment ${single.status}`)
-    else if (order.status !== 'cancelled' && order.payment_id !== single.id) wrong.push(`${id}: the order names payment ${order.payment_id ?? 'none'}, not ${single.id}`)
+    else if ((order.status === 'paid' || order.status === 'payment_failed') && order.payment_id !== single.id) wrong.push(`${id}: the order names payment ${order.payment_id ?? 'none'}, not ${single.id}`)
   }
   const onePayment = result(
     'one payment per order',
@@ -152,5 +192,57 @@ export function evaluateInvariants(o: Observed): InvariantResult[] {
     `${o.shoppers.signedUp} of ${o.shoppers.of} shoppers registered and logged in`,
   )
 
-  return [everyFinal, onePayment, no5xx, answered, stock, perCheckout, signedUp]
+  // 8. Nothing the shop holds for the shoppers is still pending: the orders answered, and those
+  // made without an answer too, which the first invariant cannot see.
+  const allOrders = o.lists.flatMap((l) => (l.orders ?? []).map((order) => ({ owner: l.owner, order })))
+  const stillPending = allOrders.filter(({ order }) => order.status === 'pending').map(({ order, owner }) => `${order.id} (${owner}): still pending`)
+  const nonePending = result(
+    'no order pending after the settle time',
+    stillPending.length === 0 && unread === 0,
+    stillPending.length,
+    unread
+      ? `the orders of ${unread} shoppers could not be read`
+      : `${stillPending.length} of ${allOrders.length} orders in the shoppers’ lists still pending after the settle time (up to ${seconds})`,
+    stillPending,
+  )
+
+  // 9. A cancelled or expired order is never charged for good: its payment was never charged,
+  // failed, or was refunded.
+  const undone = allOrders.filter(({ order }) => order.status === 'cancelled' || order.status === 'expired')
+  const charged = undone.flatMap(({ order }) => {
+    const payments = [...(paymentsByOrder.get(order.id) ?? []), ...[o.paymentOf.get(order.id)].filter((p): p is Payment => Boolean(p))]
+    return payments.some((p) => p.status === 'succeeded') ? [`${order.id}: ${order.status}, its payment succeeded and was not refunded`] : []
+  })
+  const notCharged = result(
+    'no charge kept for a cancelled or expired order',
+    charged.length === 0,
+    charged.length,
+    `${charged.length} of ${undone.length} cancelled or expired orders with a payment that succeeded and was not refunded`,
+    charged,
+  )
+
+  // 10. The stock is what it was before the run less the units sold (and held by orders still
+  // pending): a unit given back twice, or never, shows here. Assumes the shoppers are the only
+  // ones buying these products during the run.
+  const expected = expectedStock(o.stock.before, o.lists)
+  const after = o.stock.after
+  const off = expected && after ? [...expected].filter(([id, n]) => after.get(id) !== n) : []
+  const offExamples = off.map(([id, n]) => {
+    const now = after?.get(id)
+    const before = o.stock.before.get(id)!
+    return `product ${id}: stock ${now ?? 'not in the catalog'}, expected ${before} before − ${before - n} sold = ${n}`
+  })
+  const stockSold = result(
+    'stock is what it was less the units sold',
+    expected !== undefined && after !== undefined && off.length === 0,
+    off.length,
+    !expected
+      ? 'the orders of some shoppers could not be read'
+      : !after
+        ? 'the catalog could not be read after the run'
+        : `${expected.size - off.length} of ${expected.size} products at their stock before the run less the units of paid and pending orders`,
+    offExamples,
+  )
+
+  return [everyFinal, nonePending, onePayment, notCharged, no5xx, answered, stock, stockSold, perCheckout, signedUp]
 }

@@ -9,7 +9,7 @@ export type PlacedOrder = { owner: string; id: string; status: OrderStatus }
 
 export type OrderBook = ReturnType<typeof createOrderBook>
 
-const STATUS_ORDER = ['paid', 'payment_failed', 'cancelled', 'pending']
+const STATUS_ORDER = ['paid', 'payment_failed', 'cancelled', 'expired', 'pending']
 const rank = (status: string) => (STATUS_ORDER.includes(status) ? STATUS_ORDER.indexOf(status) : STATUS_ORDER.length)
 
 export const isFinal = (status: string) => (FINAL_STATUSES as readonly string[]).includes(status)

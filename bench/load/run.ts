@@ -7,12 +7,12 @@
 import { randomBytes } from 'node:crypto'
 import { loadCatalog } from './catalog.ts'
 import { createClient } from './client.ts'
-import { evaluateInvariants } from './invariants.ts'
+import { evaluateInvariants, expectedStock } from './invariants.ts'
 import { createOrderBook } from './order-book.ts'
 import { loadLine, type Progress } from './progress.ts'
 import type { Random } from './random.ts'
 import { createRecorder } from './recorder.ts'
-import { readBack, settleOrders } from './after-run.ts'
+import { readBack, settleOrders, settleStock } from './after-run.ts'
 import { runShopper, type Shopper } from './shopper.ts'
 import { createStockWatch } from './stock.ts'
 import type { Summary } from './summary.ts'
@@ -33,7 +33,16 @@ export type RunOptions = {
   timeoutMs?: number
   /** Makes the progress line from its renderer; none when unset. */
   progress?: (render: () => string) => Progress
+  /**
+   * The products to buy (default: the catalog's first 1,000). The stock invariant takes the
+   * shoppers for the only buyers of what they buy: on a shop that others use meanwhile, give the
+   * run products of its own.
+   */
+  productIds?: readonly string[]
 }
+
+// The stock may follow the last final order by a moment: waited for this long at least.
+const STOCK_SETTLE_MIN_MS = 5_000
 
 export async function runLoad(o: RunOptions): Promise<Summary> {
   const load = createRecorder()
@@ -41,7 +50,7 @@ export async function runLoad(o: RunOptions): Promise<Summary> {
   const timeoutMs = o.timeoutMs ?? 30_000
   const api = createClient({ base: o.target, recorder: load, timeoutMs })
   const checkApi = createClient({ base: o.target, recorder: checks, timeoutMs })
-  const catalog = await loadCatalog(checkApi, o.admin)
+  const catalog = await loadCatalog(checkApi, o.admin, o.productIds)
 
   const book = createOrderBook()
   const stock = createStockWatch()
@@ -86,6 +95,8 @@ export async function runLoad(o: RunOptions): Promise<Summary> {
   const back = await readBack(checkApi, shoppers, book)
   // The lists are the last word on each order's status.
   for (const l of back.lists) for (const order of l.orders ?? []) book.update(l.owner, order.id, order.status)
+  const stockAfter = await settleStock(checkApi, expectedStock(catalog.stock, back.lists), back.stock, Date.now() + Math.max(o.settleMs - settledMs, STOCK_SETTLE_MIN_MS))
+  const negativeAfter = [...(stockAfter ?? [])].filter(([, n]) => n < 0).map(([id, n]) => ({ id, stock: n }))
 
   const all = { total: load.totals.requests + checks.totals.requests, serverErrors: load.totals.serverErrors + checks.totals.serverErrors, unanswered: load.totals.unanswered + checks.totals.unanswered }
   const invariants = evaluateInvariants({
@@ -93,7 +104,7 @@ export async function runLoad(o: RunOptions): Promise<Summary> {
     lists: back.lists,
     paymentOf: back.paymentOf,
     requests: all,
-    stock: { scanned: back.scanned, seen: stock.seen, negative: [...stock.negative(), ...back.negative] },
+    stock: { scanned: stockAfter?.size, seen: stock.seen, negative: [...stock.negative(), ...negativeAfter], before: catalog.stock, after: stockAfter },
     settleLimitMs: o.settleMs,
     shoppers: { signedUp: shoppers.length, of: o.users },
   })

@@ -41,6 +41,12 @@ export type LocalBroker = {
   brokers: Record<string, string>
   /** The K_SINK a Service gets from its SinkBinding, if it has one. */
   sinkFor(service: string): string | undefined
+  /**
+   * Stops delivering, before the subscribers stop: the PingSources stop, no delivery or retry
+   * starts, and the attempts under way finish (up to `timeoutMs`, default 10 s); what is not
+   * delivered stays queued. The ingresses still take events, from subscribers finishing their work.
+   */
+  drain(timeoutMs?: number): Promise<void>
   /** Closes the ingresses and stops delivering; what is in flight is not acked (RabbitMQ keeps it). */
   stop(): Promise<void>
 }
@@ -113,12 +119,21 @@ export async function startLocalBroker({ manifestsDir, amqpUrl, resolve, log, pi
   log.info('local broker ready', { mode: queues.mode, brokers })
 
   let stopping: Promise<void> | undefined
+  let draining: Promise<void> | undefined
   return {
     mode: queues.mode,
     brokers,
     sinkFor(service) {
       const binding = manifests.sinkBindings.find((b) => b.subject.kind === 'Service' && b.subject.name === service)
       return binding ? target(binding.sink).url : undefined
+    },
+    drain(timeoutMs = 10_000) {
+      draining ??= (async () => {
+        stopPings()
+        await queues.drain(timeoutMs)
+        log.info('local broker drained: delivering no more', {})
+      })()
+      return draining
     },
     stop() {
       stopping ??= (async () => {

@@ -85,7 +85,8 @@ export function triggerDispatcher({ plan, queues, target, log }: TriggerDeps) {
       }
       const waitMs = backoffMs(delivery, n + 1)
       log.warn('event retried', { ...ids, subscriber: display, retry: n + 1, of: retry, waitMs, ...outcome })
-      if (!(await pause(waitMs, signal))) return
+      // Draining: the retry is not made here; given back, the event waits in its queue.
+      if (!(await pause(waitMs, AbortSignal.any([signal, message.draining])))) return
     }
 
     const fields = { ...ids, subscriber: destination, status: attempt.status }
@@ -151,7 +152,7 @@ export function deadLetterDispatcher({ plan, target, log }: DeadLetterDeps) {
       const waitMs = Math.min(backoffMs(plan.delivery, n), MAX_DEAD_LETTER_BACKOFF_MS)
       const outcome = 'status' in attempt ? { status: attempt.status } : { error: attempt.error }
       log.warn('dead letter not delivered; retrying', { ...ids, sink: display, retry: n, waitMs, ...outcome })
-      if (!(await pause(waitMs, signal))) return
+      if (!(await pause(waitMs, AbortSignal.any([signal, message.draining])))) return
     }
   }
 }

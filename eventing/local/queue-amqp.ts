@@ -18,7 +18,7 @@ import type { EventQueues, Received } from './queue.ts'
 import type { Topology } from './topology.ts'
 
 type Consumer = { queue: string; prefetch: number; handle: (message: Received) => Promise<void> }
-type Session = { connection: ChannelModel; publisher: ConfirmChannel; consumers: Channel[]; lost: AbortController }
+type Session = { connection: ChannelModel; publisher: ConfirmChannel; consumers: Channel[]; tags: { channel: Channel; tag: string }[]; lost: AbortController }
 
 type AmqpOptions = {
   url: string
@@ -33,6 +33,9 @@ export async function createAmqpQueues({ url, topology, log, reconnectDelayMs = 
   const consumers: Consumer[] = []
   const running = new Set<Promise<void>>()
   const closed = new AbortController()
+  // Set by drain(): no consumer starts (after a reconnect either), no message is handed out.
+  const draining = new AbortController()
+  setMaxListeners(0, draining.signal)
   let session: Session | undefined
   let reconnecting = false
   let opening: Promise<void> | undefined
@@ -51,8 +54,8 @@ export async function createAmqpQueues({ url, topology, log, reconnectDelayMs = 
       const publisher = await connection.createConfirmChannel()
       watch(publisher, connection, lost, 'publisher')
       await declare(publisher, topology)
-      const next: Session = { connection, publisher, consumers: [], lost }
-      for (const consumer of consumers) await startConsumer(next, consumer)
+      const next: Session = { connection, publisher, consumers: [], tags: [], lost }
+      if (!draining.signal.aborted) for (const consumer of consumers) await startConsumer(next, consumer)
       if (closed.signal.aborted) throw new Error('closing')
       if (lost.signal.aborted) throw new Error('the connection closed while opening')
       session = next
@@ -104,12 +107,24 @@ export async function createAmqpQueues({ url, topology, log, reconnectDelayMs = 
     }
   }
 
-  const startConsumer = async ({ connection, consumers: channels, lost }: Session, { queue, prefetch, handle }: Consumer) => {
+  const startConsumer = async ({ connection, consumers: channels, tags, lost }: Session, { queue, prefetch, handle }: Consumer) => {
     const channel = await connection.createChannel()
     channels.push(channel)
     watch(channel, connection, lost, queue)
     await channel.prefetch(prefetch)
-    await channel.consume(
+    // amqplib throws from ack and nack once a channel is closing or closed. A channel error closes
+    // the channel before its connection goes (`lost` aborts only then), and a throw from the
+    // `finally` below would be an unhandled rejection, which ends the process. What a closed
+    // channel held goes back to its queue anyway.
+    const settle = (msg: ConsumeMessage, how: 'ack' | 'requeue') => {
+      try {
+        if (how === 'ack') channel.ack(msg)
+        else channel.nack(msg, false, true)
+      } catch (err) {
+        log.warn('could not settle a message: its channel closed, and RabbitMQ requeues it', { queue, err })
+      }
+    }
+    const { consumerTag } = await channel.consume(
       queue,
       (msg) => {
         if (msg === null) {
@@ -118,15 +133,18 @@ export async function createAmqpQueues({ url, topology, log, reconnectDelayMs = 
           void connection.close().catch(() => {})
           return
         }
+        // On its way before the consumer was cancelled: back to the queue, untouched.
+        if (draining.signal.aborted) return channel.nack(msg, false, true)
         let settled = false
         const received: Received = {
           event: fromMessage(msg),
           redelivered: msg.fields.redelivered,
           signal: lost.signal,
+          draining: draining.signal,
           ack() {
             if (settled || lost.signal.aborted) return
             settled = true
-            channel.ack(msg)
+            settle(msg, 'ack')
           },
         }
         const work = Promise.resolve()
@@ -137,13 +155,14 @@ export async function createAmqpQueues({ url, topology, log, reconnectDelayMs = 
             // Given back: requeued (stopping or a lost connection leave it to RabbitMQ instead).
             if (!settled && !lost.signal.aborted) {
               settled = true
-              channel.nack(msg, false, true)
+              settle(msg, 'requeue')
             }
           })
         running.add(work)
       },
       { noAck: false },
     )
+    tags.push({ channel, tag: consumerTag })
   }
 
   await open()
@@ -168,12 +187,20 @@ export async function createAmqpQueues({ url, topology, log, reconnectDelayMs = 
       const consumer = { queue, prefetch, handle }
       consumers.push(consumer)
       const current = session
-      if (current) {
+      if (current && !draining.signal.aborted) {
         startConsumer(current, consumer).catch((err: unknown) => {
           log.error('could not start a consumer', { queue, err })
           void current.connection.close().catch(() => {})
         })
       }
+    },
+    async drain(timeoutMs) {
+      draining.abort()
+      // Cancelled, RabbitMQ sends no more; the channels stay open for the acks still to come.
+      for (const { channel, tag } of session?.tags ?? []) await channel.cancel(tag).catch(() => {})
+      const timer = new AbortController()
+      await Promise.race([Promise.allSettled([...running]), sleep(timeoutMs, undefined, { signal: timer.signal }).catch(() => {})])
+      timer.abort()
     },
     async close() {
       closed.abort()

@@ -5,6 +5,7 @@
  * when it starts in this mode.
  */
 import { setMaxListeners } from 'node:events'
+import { setTimeout as sleep } from 'node:timers/promises'
 import type { Logger } from '../../shared/log.ts'
 import type { StoredEvent } from './cloudevent.ts'
 import type { EventQueues, Received } from './queue.ts'
@@ -27,12 +28,14 @@ export function createMemoryQueues({ topology, log }: { topology: Topology; log:
   const exchanges = new Set(topology.exchanges)
   const closing = new AbortController()
   setMaxListeners(0, closing.signal) // every delivery in flight listens to it
+  const draining = new AbortController()
+  setMaxListeners(0, draining.signal)
   const running = new Set<Promise<void>>()
 
   // Hands out ready messages while the consumer has room under its prefetch.
   const pump = (queue: Queue) => {
     const { consumer } = queue
-    while (consumer && !closing.signal.aborted && queue.unacked < consumer.prefetch) {
+    while (consumer && !closing.signal.aborted && !draining.signal.aborted && queue.unacked < consumer.prefetch) {
       const entry = queue.ready.shift()
       if (!entry) return
       queue.unacked += 1
@@ -45,7 +48,7 @@ export function createMemoryQueues({ topology, log }: { topology: Topology; log:
         if (!acked && !closing.signal.aborted) queue.ready.unshift({ event: entry.event, redelivered: true })
         pump(queue)
       }
-      const received: Received = { ...entry, ack: () => settle(true), signal: closing.signal }
+      const received: Received = { ...entry, ack: () => settle(true), signal: closing.signal, draining: draining.signal }
       const work = Promise.resolve()
         .then(() => consumer.handle(received))
         .catch((err: unknown) => log.error('consumer failed', { queue: queue.name, err }))
@@ -74,6 +77,12 @@ export function createMemoryQueues({ topology, log }: { topology: Topology; log:
       if (!queue) throw new Error(`no queue ${name}`)
       queue.consumer = { prefetch, handle }
       pump(queue)
+    },
+    async drain(timeoutMs) {
+      draining.abort()
+      const timer = new AbortController()
+      await Promise.race([Promise.allSettled([...running]), sleep(timeoutMs, undefined, { signal: timer.signal }).catch(() => {})])
+      timer.abort()
     },
     async close() {
       closing.abort()

@@ -19,6 +19,11 @@ export type Received = {
    * it. RabbitMQ gives it to the next consumer; the memory queue is going away with it.
    */
   signal: AbortSignal
+  /**
+   * Aborts when the broker stops delivering (`drain`): finish the attempt under way, start no
+   * other (a retry not yet made gives the message back, and it stays queued).
+   */
+  draining: AbortSignal
 }
 
 export type EventQueues = {
@@ -33,6 +38,11 @@ export type EventQueues = {
    * once. A message whose handler settles without `ack()` goes back to the queue.
    */
   consume(queue: string, prefetch: number, handle: (message: Received) => Promise<void>): void
+  /**
+   * Hands out no more messages and waits, up to `timeoutMs`, for the handlers under way to settle;
+   * what they give back stays queued. Publishing still works.
+   */
+  drain(timeoutMs: number): Promise<void>
   /** Stops consuming without acking what is in flight (it stays queued), then closes. */
   close(): Promise<void>
 }

@@ -1,6 +1,7 @@
 /**
  * The dead-letter function: every Trigger's deadLetterSink. It keeps each CloudEvent that ran out
- * of retries, with the broker's `knativeerror*` extensions, so nothing is lost without a trace.
+ * of retries, with the broker's `knativeerror*` extensions, so nothing is lost without a trace,
+ * and sends them again to their Broker when an operator asks (a redrive, redrive.ts).
  * It takes any type, so it parses events itself instead of using `onEvent` (one fixed type).
  */
 import { HTTP, type CloudEventV1 } from 'cloudevents'
@@ -8,11 +9,12 @@ import type { Context } from 'hono'
 import { Counter } from 'prom-client'
 import * as v from 'valibot'
 import type { Pool } from '../../shared/db.ts'
-import { badRequest, problemResponse, type FieldError } from '../../shared/errors.ts'
+import { badRequest, problemResponse, unsupportedMediaType, type FieldError } from '../../shared/errors.ts'
 import { createApp } from '../../shared/http.ts'
 import type { LogFields, Logger } from '../../shared/log.ts'
 import type { Metrics } from '../../shared/metrics.ts'
 import { Page, fieldErrors, validate } from '../../shared/validate.ts'
+import { RedriveFilters, createRedrive } from './redrive.ts'
 
 const Required = v.pipe(v.string('is required'), v.nonEmpty('is required'))
 // The broker's extensions fill their columns when they make sense; the raw values stay in `extensions`.
@@ -48,7 +50,7 @@ const ListQuery = v.strictObject({
 })
 
 const COLUMNS = `id, source, type, specversion, subject, "time", datacontenttype, dataschema, data, data_text, data_base64,
-  extensions, error_dest, error_code, error_data, received_at, deliveries`
+  extensions, error_dest, error_code, error_data, received_at, deliveries, redriven_at, redrives, redrive_error`
 
 const JSON_TYPE = /^application\/([\w.-]+\+)?json\s*(;|$)/i
 // A binary-mode body is text unless its bytes are not UTF-8; then it stays bytes (data_base64).
@@ -57,7 +59,15 @@ const utf8 = new TextDecoder('utf-8', { fatal: true })
 /** Logs why a request is refused (with `fields`) and makes the 400 to throw. */
 type Reject = (detail: string, fields?: LogFields & { errors?: FieldError[] }) => Error
 
-type DeadLetterDeps = { pool: Pool; log: Logger; metrics: Metrics }
+type DeadLetterDeps = {
+  pool: Pool
+  log: Logger
+  metrics: Metrics
+  /** Event type → the ingress URL of the Broker that carries it, where a redrive sends it (BROKER_URLS); default none. */
+  brokerUrls?: Record<string, string>
+  /** How long a Broker may take to accept one redriven event (default 3,000 ms). */
+  redriveTimeoutMs?: number
+}
 
 /**
  * The dead-letter function's app (routes on `createApp`; internal only, the ingress never routes
@@ -68,12 +78,21 @@ type DeadLetterDeps = { pool: Pool; log: Logger; metrics: Metrics }
  *   stored; 400 (an RFC 9457 problem, logged, and the broker drops it) for what is not a CloudEvent
  *   or cannot ever be stored; 503 for a database failure, so the broker delivers it again. Counts
  *   `events_dead_lettered_total{type}` once per event.
+ *   A dead letter that comes back after a redrive (it failed again) waits for the next one.
  * - `GET /events?limit&offset&type`: the operator's view, newest first, `{ items, total, limit,
  *   offset }`, each item with its attributes, data (`data` JSON, `data_text` or `data_base64`),
- *   `extensions`, `error_*` columns, `received_at` and `deliveries`.
+ *   `extensions`, `error_*` columns, `received_at`, `deliveries`, and `redriven_at`, `redrives`
+ *   and `redrive_error`.
+ * - `POST /internal/dead-letters/redrive` with an optional JSON body `{ ids?, type?, limit? }`
+ *   (1..1000, default 100): sends the stored dead letters not redriven yet, oldest first, to the
+ *   Broker that carries each type (`brokerUrls`), with their original ids, and marks those sent;
+ *   a concurrent redrive never sends one twice. Answers 200 `{ redriven, failed, events: [{ source,
+ *   id, type, outcome, broker?, error? }] }` (see redrive.ts); 400 for a bad body, 415 for a body
+ *   that is not JSON.
  */
-export function deadLetterApp({ pool, log, metrics }: DeadLetterDeps) {
+export function deadLetterApp({ pool, log, metrics, brokerUrls = {}, redriveTimeoutMs }: DeadLetterDeps) {
   const app = createApp({ log, metrics, pool })
+  const redrive = createRedrive({ pool, log, metrics, brokerUrls, ...(redriveTimeoutMs ? { timeoutMs: redriveTimeoutMs } : {}) })
   const deadLettered = new Counter({
     name: 'events_dead_lettered_total',
     help: 'CloudEvents the brokers dead-lettered, by type (each counted once, however often redelivered).',
@@ -92,19 +111,25 @@ export function deadLetterApp({ pool, log, metrics }: DeadLetterDeps) {
     const ids = { type: event.type, id: event.id, source: event.source }
     const data = dataColumns(event)
     let deliveries: number
+    let redrives: number
     try {
-      const { rows } = await pool.query<{ deliveries: number }>({
+      const { rows } = await pool.query<{ deliveries: number; redrives: number }>({
         name: 'deadletter-store',
         text: `INSERT INTO deadletter.events (source, id, type, specversion, subject, "time", datacontenttype, dataschema,
                  data, data_text, data_base64, extensions, error_dest, error_code, error_data)
                VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb, $10, $11, $12::jsonb, $13, $14, $15)
-               ON CONFLICT (source, id) DO UPDATE SET deliveries = deadletter.events.deliveries + 1
-               RETURNING deliveries`,
+               ON CONFLICT (source, id) DO UPDATE SET deliveries = deadletter.events.deliveries + 1,
+                 -- Back after a redrive, it failed again: it waits for the next one, with this failure.
+                 redriven_at = NULL, extensions = EXCLUDED.extensions,
+                 error_dest = EXCLUDED.error_dest, error_code = EXCLUDED.error_code, error_data = EXCLUDED.error_data
+               RETURNING deliveries, redrives`,
         values: [event.source, event.id, event.type, event.specversion, event.subject ?? null, event.time ?? null,
           event.datacontenttype ?? null, event.dataschema ?? null, data.json, data.text, data.base64,
           JSON.stringify(extensions), event.knativeerrordest ?? null, event.knativeerrorcode ?? null, event.knativeerrordata ?? null],
       })
-      deliveries = rows[0]!.deliveries
+      const row = rows[0]!
+      deliveries = row.deliveries
+      redrives = row.redrives
     } catch (err) {
       // Data PostgreSQL can never store (a NUL character in text or JSON): retrying cannot help,
       // so it is counted and logged here, and the broker drops it.
@@ -123,6 +148,7 @@ export function deadLetterApp({ pool, log, metrics }: DeadLetterDeps) {
       knativeerrordest: extensions.knativeerrordest,
       knativeerrorcode: extensions.knativeerrorcode,
       deliveries,
+      ...(redrives ? { redrives } : {}),
     })
     return c.body(null, 204)
   })
@@ -146,7 +172,27 @@ export function deadLetterApp({ pool, log, metrics }: DeadLetterDeps) {
     return c.json({ items: page.rows, total: count.rows[0]!.total, limit, offset })
   })
 
+  // The operator's (npm run redrive) and never the ingress's: it has no /api prefix.
+  app.post('/internal/dead-letters/redrive', async (c) => c.json(await redrive(await redriveFilters(c))))
+
   return app
+}
+
+/** The redrive's filters: from a JSON body, or none for an empty one (everything waiting, up to the default limit). */
+async function redriveFilters(c: Context): Promise<RedriveFilters> {
+  const text = await c.req.text()
+  let body: unknown = {}
+  if (text.trim() !== '') {
+    if (!JSON_TYPE.test(c.req.header('Content-Type') ?? '')) throw unsupportedMediaType('application/json')
+    try {
+      body = JSON.parse(text)
+    } catch {
+      throw badRequest('the request body is not valid JSON')
+    }
+  }
+  const filters = v.safeParse(RedriveFilters, body)
+  if (!filters.success) throw badRequest('the request body is not valid', fieldErrors(filters.issues))
+  return filters.output
 }
 
 /** One CloudEvent, binary or structured, as the SDK reads it, and its extensions; anything else is a 400. */

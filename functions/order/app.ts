@@ -219,9 +219,10 @@ export function orderApp({
       return replay(c, rows[0], hash)
     }
     ordersTotal.inc({ status: 'pending' })
-    // After commit. If the broker refuses, the client still has its order: the row stays and a
-    // flush sends it. After a publish that worked, sweep what earlier ones left behind.
-    if (await outbox.send(event)) void outbox.sweepIfBacklog()?.catch((err: unknown) => log.warn('outbox flush failed', { err }))
+    // After commit the order exists, so the answer is 201 whatever happens to its event: send()
+    // never throws. If the broker refuses, or takes it but the row cannot be marked sent, the row
+    // stays and the outbox sends it again; after a publish that works it sweeps what is left.
+    await outbox.send(event)
     return c.json(created, 201)
   })
 

@@ -52,6 +52,14 @@ describe('ensureDatabase, the check npm start makes on DATABASE_URL', () => {
     }
   })
 
+  it('refuses a URL that names no database, rather than fill the server’s default one', async () => {
+    const url = new URL(server())
+    url.pathname = '/'
+    await expect(ensureDatabase(url.href)).rejects.toThrow(/^DATABASE_URL names no database: add one to its path, e\.g\. postgres:\/\/.*\/shop$/)
+    url.pathname = ''
+    await expect(ensureDatabase(url.href)).rejects.toThrow(DatabaseSetupError)
+  })
+
   it('says in one line that nothing answers at the URL', async () => {
     const url = new URL(server())
     url.port = '1'

@@ -33,6 +33,9 @@ export const serverOf = (url: string): string => {
 export async function withMaintenanceClient<T>(serverUrl: string, fn: (c: pg.Client) => Promise<T>): Promise<T> {
   for (const name of ['postgres', 'template1']) {
     const client = new pg.Client({ connectionString: withDatabase(serverUrl, name) })
+    // A connection lost while connected emits 'error', which unheard would end the process; the
+    // connect or statement it cut short rejects all the same.
+    client.on('error', () => {})
     try {
       await client.connect()
     } catch (err) {
@@ -67,7 +70,13 @@ export async function dropDatabase(serverUrl: string, name: string): Promise<voi
  * one line too.
  */
 export async function ensureDatabase(url: string, say: (line: string) => void = () => {}): Promise<void> {
+  // Without a name, pg connects to the database named after the user (often `postgres`): the shop
+  // would quietly put its schemas into the server's maintenance database.
+  if (!/^\/[^/]+/.test(new URL(url).pathname)) {
+    throw new DatabaseSetupError(`DATABASE_URL names no database: add one to its path, e.g. ${url.replace(/\/*$/, '')}/shop`)
+  }
   const client = new pg.Client({ connectionString: url })
+  client.on('error', () => {}) // as in withMaintenanceClient
   try {
     await client.connect()
     return

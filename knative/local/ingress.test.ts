@@ -1,4 +1,4 @@
-import { createServer, type Server } from 'node:http'
+import { createServer, request, type Server } from 'node:http'
 import { serve } from '@hono/node-server'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { functions } from '../../functions/catalog.ts'
@@ -51,6 +51,26 @@ describe('startIngress', () => {
   afterAll(async () => {
     await ingress.stop()
     upstream.close()
+  })
+
+  it('matches and forwards the normalised path, so no dot segment leaves the routed prefix', async () => {
+    // fetch would normalise these itself; node:http sends the request target as written.
+    const raw = (path: string) =>
+      new Promise<number>((resolve, reject) => {
+        const req = request(`${ingress.url}/`, { method: 'POST', path }, (res) => {
+          res.resume()
+          res.on('end', () => resolve(res.statusCode ?? 0))
+        })
+        req.on('error', reject)
+        req.end()
+      })
+    const before = seen.length
+    for (const path of ['/api/things/%2E%2E/%2E%2E/internal/outbox/flush', '/api/things/.%2e/.%2e/metrics', '/api/things/../../events/payment.status', '/api/things/..\\..\\healthz', '//api/things/x', '//127.0.0.1/internal/x']) {
+      expect(await raw(path), path).toBe(404)
+    }
+    expect(seen.length, 'nothing reached the function').toBe(before)
+    expect(await raw('/api/things/a/%2e%2e/b?q=1')).toBe(201)
+    expect(seen.at(-1)?.url).toBe('/api/things/b?q=1')
   })
 
   it('proxies method, path, query, body, status and headers, keeping the prefix', async () => {
@@ -110,6 +130,6 @@ describe('startIngress in front of a function’s own HTTP stack', () => {
   it('passes no connection headers on: the client learns the ingress’s keep-alive, not the function’s', async () => {
     const res = await fetch(`${ingress.url}/api/things`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: '{}' })
     expect(res.status).toBe(201)
-    expect(res.headers.get('Keep-Alive')).toBe('timeout=5')
+    expect(res.headers.get('Keep-Alive')).toBe('timeout=75') // the function here says timeout=5
   })
 })

@@ -5,7 +5,7 @@
 import { readFile, readdir } from 'node:fs/promises'
 import { Agent, createServer, request, type IncomingHttpHeaders, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
-import type { Duplex } from 'node:stream'
+import { pipeline, type Duplex } from 'node:stream'
 import * as v from 'valibot'
 import { parseAllDocuments } from 'yaml'
 
@@ -62,18 +62,25 @@ type IngressOptions = {
 }
 
 /**
- * Starts the ingress; resolves when it listens. `stop()` closes it, its client connections and
- * its kept upstream connections.
+ * Starts the ingress; resolves when it listens. `stop()` drains it: no new connection is taken,
+ * the requests in flight get their answers (up to `graceMs`, default 10 s, then their connections
+ * are cut), then its kept upstream connections close.
  */
 export async function startIngress({ routes, resolve, port, host = '127.0.0.1' }: IngressOptions) {
   const agent = new UpstreamAgent()
   const server: Server = createServer((req, res) => {
-    const path = (req.url ?? '/').split('?')[0]!
+    // Routes are matched, and the request forwarded, on the normalised path, as NGINX matches
+    // its locations: dot segments resolved, `%2E%2E` and `\` included. Matched on the raw path,
+    // `/api/orders/%2E%2E/%2E%2E/internal/outbox/flush` passed the `/api/orders` prefix and then
+    // reached `/internal/...` once resolved: internal and event routes must stay out of reach.
+    // The request target is appended to a fixed origin, so `//host/...` stays a path.
+    const url = new URL(`http://ingress.invalid${(req.url ?? '/').startsWith('/') ? req.url : '/'}`)
+    const path = url.pathname
     const route = matchRoute(routes, path)
     if (!route) return problem(req, res, 404, `no route for ${req.method} ${path}`)
     const base = resolve(route.service)
     if (!base) return problem(req, res, 503, `${route.service} is not running`)
-    const target = new URL(req.url ?? '/', base)
+    const target = new URL(path + url.search, base)
     const upstream = request(
       target,
       {
@@ -107,7 +114,11 @@ export async function startIngress({ routes, resolve, port, host = '127.0.0.1' }
           up.once('end', () => upstream.destroy())
         }
         res.writeHead(up.statusCode ?? 502, endToEnd(up.headers))
-        up.pipe(res)
+        // Not up.pipe(res): a function whose connection closes mid-answer (it died, it was cut)
+        // ends `up` without an 'error' to hear, and a pipe then leaves the client waiting for the
+        // rest for ever. pipeline() cuts the client's connection too, so it knows the answer is
+        // incomplete; a client gone first ends `up`. Either way there is nothing more to do.
+        pipeline(up, res, () => {})
       },
     )
     upstream.on('error', () => {
@@ -126,21 +137,36 @@ export async function startIngress({ routes, resolve, port, host = '127.0.0.1' }
     })
     req.pipe(upstream)
   })
-  // Keep-alive sockets of clients must not hold a stop.
-  server.keepAliveTimeout = 5_000
+  // NGINX's keepalive_timeout. Idle client connections cannot hold a stop (stop() closes them), so
+  // the only cost of a long timeout is an idle socket; a short one races busy clients: a request
+  // sent on a kept connection just as the ingress closes it is reset (ECONNRESET), and under
+  // load, with a client's event loop late by seconds, 5 s was short enough to lose that race.
+  server.keepAliveTimeout = 75_000
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject)
-    server.listen(port, host, () => resolve())
+    server.listen(port, host, () => {
+      server.off('error', reject)
+      resolve()
+    })
   })
+  // A failed accept (EMFILE under load) comes as 'error' on a listening server, which goes on
+  // listening: that connection is lost, and an unheard 'error' would end the runner with it.
+  server.on('error', () => {})
   const { port: bound } = server.address() as AddressInfo
   return {
     url: `http://${host === '0.0.0.0' ? '127.0.0.1' : host}:${bound}`,
-    stop: () =>
-      new Promise<void>((resolve) => {
-        server.close(() => resolve())
-        server.closeAllConnections()
-        agent.destroy()
-      }),
+    stop: async (graceMs = 10_000) => {
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()))
+      // A kept-alive client connection goes as soon as it is idle, one with a request in flight
+      // once its answer is written: sweep them as they become idle.
+      server.closeIdleConnections()
+      const sweep = setInterval(() => server.closeIdleConnections(), 50)
+      const deadline = setTimeout(() => server.closeAllConnections(), graceMs)
+      await closed
+      clearInterval(sweep)
+      clearTimeout(deadline)
+      agent.destroy()
+    },
   }
 }
 

@@ -60,8 +60,12 @@ onStopSignals({
     say(`${signal}: stopping (again to force)`)
     // Not up yet: startShop stops what it started and rejects; run()'s catch below exits.
     if (!shop) return starting.abort(new Error(`${signal} before the shop was up`))
-    shop.stop().then(
+    const running = shop
+    running.stop().then(
       () => {
+        // A function that kept crashing may have scrolled out of sight: say so once more.
+        const restarted = Object.entries(running.restarts()).filter(([, n]) => n > 0)
+        if (restarted.length > 0) say(`restarted while the shop ran: ${restarted.map(([name, n]) => `${name} ${n}×`).join(', ')}`)
         say('stopped')
         process.exit(0)
       },

@@ -6,7 +6,7 @@
  * from getting up use the run's test database either way, holding its migration locks.
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process'
-import { mkdtemp, readFile, rm } from 'node:fs/promises'
+import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -185,14 +185,36 @@ async function withMigrationsHeld(fn: (env: Record<string, string>) => Promise<v
 
 type Proc = { pid: number; args: string }
 
-/** Every process below `pid`, found with `ps`; each is remembered, to be killed if the test fails. */
+/** Every process: from /proc on Linux (no `ps` needed: a bare machine may lack procps), else `ps`. */
+async function processTable(): Promise<{ pid: number; ppid: number; args: string }[]> {
+  if (process.platform !== 'linux') {
+    const { stdout } = await promisify(execFile)('ps', ['-A', '-o', 'pid=,ppid=,args='])
+    return stdout
+      .split('\n')
+      .map((line) => /^\s*(\d+)\s+(\d+)\s+(.*)$/.exec(line))
+      .filter((m): m is RegExpExecArray => m !== null)
+      .map((m) => ({ pid: Number(m[1]), ppid: Number(m[2]), args: m[3]! }))
+  }
+  const table = []
+  for (const name of await readdir('/proc')) {
+    if (!/^\d+$/.test(name)) continue
+    try {
+      // "pid (comm) state ppid …": comm may hold spaces and parentheses, so split after the last ')'.
+      const stat = await readFile(`/proc/${name}/stat`, 'utf8')
+      const [state, ppid] = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+      if (state === 'Z') continue // exited, not yet reaped: as gone as it gets
+      const args = (await readFile(`/proc/${name}/cmdline`, 'utf8')).split('\0').join(' ').trim()
+      table.push({ pid: Number(name), ppid: Number(ppid), args })
+    } catch {
+      // Gone between readdir and read.
+    }
+  }
+  return table
+}
+
+/** Every process below `pid`; each is remembered, to be killed if the test fails. */
 async function descendants(pid: number): Promise<Proc[]> {
-  const { stdout } = await promisify(execFile)('ps', ['-A', '-o', 'pid=,ppid=,args='])
-  const all = stdout
-    .split('\n')
-    .map((line) => /^\s*(\d+)\s+(\d+)\s+(.*)$/.exec(line))
-    .filter((m): m is RegExpExecArray => m !== null)
-    .map((m) => ({ pid: Number(m[1]), ppid: Number(m[2]), args: m[3]! }))
+  const all = await processTable()
   const found: Proc[] = []
   const below = (parent: number) => {
     for (const p of all.filter((q) => q.ppid === parent)) {

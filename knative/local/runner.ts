@@ -10,13 +10,14 @@ import { mkdir, readFile, readdir, stat, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { startLocalBroker } from '../../eventing/local/broker.ts'
+import { loadManifests } from '../../eventing/local/manifests.ts'
 import { functions } from '../../functions/catalog.ts'
 import { generateSigningKey, publicJwkOf, PrivateJwk } from '../../shared/auth.ts'
 import { createLogger } from '../../shared/log.ts'
 import { lockDataDir } from './data-dir-lock.ts'
 import { demoCatalog } from './demo-catalog.ts'
 import { loadIngressRoutes, startIngress } from './ingress.ts'
-import { freePort, startFunctionProcess, type FunctionProcess, type Output } from './processes.ts'
+import { freePort, startFunctionProcess, stopOrder, superviseFunction, type FunctionProcess, type Output, type SupervisedFunction } from './processes.ts'
 import { openShopDatabase } from './shop-database.ts'
 import * as v from 'valibot'
 
@@ -39,6 +40,8 @@ export type ShopOptions = {
   brokerNamespace?: string
   /** PingSource schedules by name, instead of the manifests' (see eventing/local). */
   pingSchedules?: Record<string, string>
+  /** The Knative Eventing manifests the broker plays (default `<root>/eventing`); tests give shorter retries. */
+  manifestsDir?: string
   output: Output
   /**
    * Aborting it while the shop starts (Ctrl-C before it is up) stops what has started, then
@@ -53,15 +56,23 @@ export type Shop = Awaited<ReturnType<typeof startShop>>
  * Starts the shop: takes DATA_DIR (rejects with `DataDirLocked` when another live shop holds it),
  * builds stale bundles, opens the database, starts the broker, every function and the ingress.
  * Whatever fails, or `signal` aborting, stops what had started before the promise rejects.
+ *
+ * Once up, a function that exits is started again on its port, as the kubelet restarts a
+ * container (`restarts()` counts them). `stop()` drains: the ingress takes no new connection and
+ * finishes its requests in flight, the broker delivers nothing new and finishes its deliveries
+ * under way, then the functions stop (those that others call last), then the broker, the database.
  */
 export async function startShop(o: ShopOptions) {
   const say = (line: string) => o.output('shop', line)
   const stops: (() => Promise<void>)[] = []
-  const stop = async () => {
-    // The reverse of starting: ingress first, database last.
-    for (const s of stops.reverse()) await s().catch((err: unknown) => say(`stop failed: ${String(err)}`))
-    stops.length = 0
-  }
+  let stopped: Promise<void> | undefined
+  // Once: Ctrl-C and a failing start may both ask.
+  const stop = () =>
+    (stopped ??= (async () => {
+      // The reverse of starting: ingress first, database last.
+      for (const s of stops.reverse()) await s().catch((err: unknown) => say(`stop failed: ${String(err)}`))
+      stops.length = 0
+    })())
   const checkpoint = () => o.signal?.throwIfAborted()
   try {
     await mkdir(o.dataDir, { recursive: true })
@@ -85,9 +96,10 @@ export async function startShop(o: ShopOptions) {
     const ports = await Promise.all(names.map((_, i) => (o.functionPortBase ? o.functionPortBase + i : freePort())))
     const urls = Object.fromEntries(names.map((n, i) => [n, `http://127.0.0.1:${ports[i]}`]))
     const running = new Map<string, FunctionProcess>()
+    const supervised = new Map<string, SupervisedFunction>()
 
     const broker = await startLocalBroker({
-      manifestsDir: join(o.root, 'eventing'),
+      manifestsDir: o.manifestsDir ?? join(o.root, 'eventing'),
       amqpUrl: o.amqpUrl,
       resolve: (service) => (running.has(service) ? urls[service] : undefined),
       log: createLogger({ name: 'broker', write: (line) => o.output('broker', line) }),
@@ -97,6 +109,13 @@ export async function startShop(o: ShopOptions) {
     stops.push(broker.stop)
     checkpoint()
     if (broker.mode === 'memory') say('no AMQP_URL: the broker keeps its queues in memory; events not yet delivered are lost on exit')
+    // Where dead-letter's redrive sends a dead letter: the Broker whose Triggers take its type
+    // (BROKER_URLS, which the Knative Service sets on a cluster).
+    const redriveTo = Object.fromEntries(
+      (await loadManifests(o.manifestsDir ?? join(o.root, 'eventing'))).triggers.flatMap((t) =>
+        t.filter.type && broker.brokers[t.broker] ? [[t.filter.type, broker.brokers[t.broker]!]] : [],
+      ),
+    )
 
     const common = {
       ...o.functionEnv,
@@ -109,11 +128,28 @@ export async function startShop(o: ShopOptions) {
         ...common,
         ...(name === 'auth' ? { JWT_PRIVATE_KEY: JSON.stringify(privateJwk), ADMIN_EMAIL: o.adminEmail, ADMIN_PASSWORD: adminPassword } : {}),
         ...(name === 'cart' || name === 'order' ? { PRODUCT_URL: urls.product! } : {}),
+        ...(name === 'dead-letter' ? { BROKER_URLS: JSON.stringify(redriveTo) } : {}),
         ...(sink ? { K_SINK: sink } : {}),
       }
     }
+    // Who calls whom, read from what each is given: a function stopping must still reach these.
+    const callsOf = (name: string) => {
+      const env = Object.values(envOf(name))
+      return names.filter((other) => other !== name && env.some((value) => value === urls[other] || value.startsWith(`${urls[other]}/`)))
+    }
+    stops.push(async () => {
+      for (const layer of stopOrder(Object.fromEntries(names.map((n) => [n, callsOf(n)])))) {
+        const here = layer.filter((n) => supervised.has(n))
+        if (here.length === 0) continue
+        say(`stopping ${here.join(', ')}`)
+        await Promise.all(here.map((n) => supervised.get(n)!.stop()))
+      }
+    })
+    // Before the functions stop: deliveries under way finish while their subscribers still run.
+    // The broker's ingresses stay up meanwhile, for what the functions publish as they finish.
+    stops.push(() => broker.drain())
     // All at once: every URL is known already, and each migrates its own schema under a lock.
-    // Settled, not raced: when one fails, the others must be in `stops` before stopping begins.
+    // Settled, not raced: when one fails, the others must be supervised before stopping begins.
     const started = await Promise.allSettled(
       names.map(async (name, i) => {
         const fn = await startFunctionProcess({
@@ -127,7 +163,18 @@ export async function startShop(o: ShopOptions) {
         })
         urls[name] = fn.url
         running.set(name, fn)
-        stops.push(fn.stop)
+        // Started again on the port it has now: the URL the others, the ingress and the broker use.
+        const port = Number(new URL(fn.url).port)
+        supervised.set(
+          name,
+          superviseFunction({
+            first: fn,
+            start: (signal) => startFunctionProcess({ root: o.root, name, port, env: envOf(name), output: o.output, signal }, 1),
+            say,
+            // Down, it resolves to nothing: the ingress answers 503, the broker retries.
+            onChange: (now) => (now ? running.set(name, now) : running.delete(name)),
+          }),
+        )
       }),
     )
     checkpoint()
@@ -153,6 +200,10 @@ export async function startShop(o: ShopOptions) {
       broker: broker.mode === 'rabbitmq' ? `RabbitMQ at ${redact(o.amqpUrl ?? '')}` : 'in memory',
       brokers: broker.brokers,
       admin,
+      /** How many times each function was started again after it exited. */
+      restarts: (): Record<string, number> => Object.fromEntries([...supervised].map(([name, s]) => [name, s.restarts])),
+      /** The PID of a function's process now; undefined while it is down. */
+      pid: (name: string): number | undefined => supervised.get(name)?.current?.child.pid,
       stop,
     }
   } catch (err) {
