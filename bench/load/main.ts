@@ -3,7 +3,8 @@
  * and exits 0 only when they all hold. The only file that reads the command line and the
  * environment.
  */
-import { writeFile } from 'node:fs/promises'
+import { mkdir, writeFile } from 'node:fs/promises'
+import { dirname } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { ConfigError } from '../../shared/config.ts'
 import { humanOutput } from '../../knative/local/processes.ts'
@@ -79,6 +80,7 @@ async function main(): Promise<number> {
     progress = undefined
     process.stdout.write(formatSummary(summary))
     if (options.json) {
+      await mkdir(dirname(options.json), { recursive: true })
       await writeFile(options.json, `${JSON.stringify(summary, null, 2)}\n`)
       say(`npm run load: wrote the summary to ${options.json}`)
     }
