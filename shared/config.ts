@@ -100,6 +100,12 @@ export const BaseEnv = {
   HOST: stringVar(''),
 }
 
+/**
+ * The exit code of a function whose configuration is wrong: `EX_CONFIG` of BSD's sysexits.h.
+ * Starting it again cannot help, so a supervisor that sees it stops trying and shows the message.
+ */
+export const EXIT_CONFIG = 78
+
 /** Thrown when the environment does not fit the schema; the message names every bad variable. */
 export class ConfigError extends Error {
   override name = 'ConfigError'

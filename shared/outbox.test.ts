@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto'
 import { afterAll, describe, expect, it } from 'vitest'
+import { refuseOutboxMarks } from '../test/outbox-faults.ts'
 import { testPool } from '../test/support.ts'
 import type { OutgoingEvent, Publisher } from './events.ts'
 import { createLogger, type LogFields } from './log.ts'
@@ -44,20 +45,11 @@ async function setup({ publish, ...options }: Options = {}) {
     )
     return rows.map((r) => r.id)
   }
-  /** Makes PostgreSQL refuse to mark a row sent, the first `times` times (a real failure of that statement). */
-  const breakMarking = async (times = 1_000_000) => {
-    const name = table.replace('.', '.refuse_mark_')
-    await pool.query(`CREATE SEQUENCE ${name}`)
-    // nextval is not rolled back with the failed statement, so it counts every attempt.
-    await pool.query(`CREATE FUNCTION ${name}() RETURNS trigger LANGUAGE plpgsql AS $$
-      BEGIN
-        IF nextval('${name}') <= ${times} THEN RAISE EXCEPTION 'marking refused by the test'; END IF;
-        RETURN NEW;
-      END $$`)
-    await pool.query(`CREATE TRIGGER refuse_mark BEFORE UPDATE OF sent_at ON ${table}
-      FOR EACH ROW WHEN (OLD.sent_at IS NULL AND NEW.sent_at IS NOT NULL) EXECUTE FUNCTION ${name}()`)
-    cleanups.push(`DROP FUNCTION IF EXISTS ${name}() CASCADE`, `DROP SEQUENCE IF EXISTS ${name}`)
-    return () => pool.query(`DROP TRIGGER refuse_mark ON ${table}`)
+  /** Makes PostgreSQL refuse to mark a row sent, the first `times` times; resolves to `repair`. */
+  const breakMarking = async (times?: number) => {
+    const { repair, cleanup } = await refuseOutboxMarks(pool, table, times)
+    cleanups.push(...cleanup)
+    return repair
   }
   const logged = (msg: string) => lines.filter((l) => l.msg === msg)
   return { table, outbox, accepted, lines, logged, metrics, unsent, addRows, breakMarking }

@@ -2,23 +2,20 @@ import { randomUUID } from 'node:crypto'
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import { serve } from '@hono/node-server'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { productApp } from '../functions/product/app.ts'
-import { appDeps, call, testKeys, testPool } from '../test/support.ts'
+import { catalogFixture, type CatalogFixture } from '../test/catalog.ts'
+import { call, testPool } from '../test/support.ts'
 import { HttpProblem, ProblemTypes } from './errors.ts'
 import { createProductClient } from './product-client.ts'
 
 const pool = testPool()
-let catalog: ReturnType<typeof productApp>
-let admin: string
+let { catalog, admin } = {} as CatalogFixture
 let server: Server
 let baseUrl: string
 /** TCP connections product accepted: what the keep-alive pool is meant to keep few. */
 let connections = 0
 
 beforeAll(async () => {
-  const keys = await testKeys()
-  catalog = productApp({ pool, ...appDeps(), verify: keys.verify })
-  admin = await keys.tokenFor({ role: 'admin' })
+  ;({ catalog, admin } = await catalogFixture(pool))
   server = await new Promise<Server>((resolve) => {
     const s = serve({ fetch: catalog.fetch, port: 0, hostname: '127.0.0.1' }, () => resolve(s as Server))
   })

@@ -7,7 +7,7 @@ import type { Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { serve } from '@hono/node-server'
 import type { Hono } from 'hono'
-import { ConfigError } from './config.ts'
+import { ConfigError, EXIT_CONFIG } from './config.ts'
 import { createPool, type Pool } from './db.ts'
 import { createLogger, type LogLevel, type Logger } from './log.ts'
 import { createMetrics, type Metrics } from './metrics.ts'
@@ -105,7 +105,8 @@ export async function startFunction({ name, config, schema, migrations, app, onS
 
 /**
  * The body of every `index.ts`: runs `start`, stops cleanly on SIGTERM/SIGINT, and turns a bad
- * configuration into a message and exit code 1 (never a stack trace). Started with an IPC channel
+ * configuration into a message and exit code `EXIT_CONFIG` (never a stack trace); any other
+ * failure to start exits 1. Started with an IPC channel
  * (by the local runner or a benchmark), it also stops when that channel closes: see below.
  */
 export function main(name: string, start: () => Promise<RunningFunction | undefined>): void {
@@ -144,8 +145,11 @@ export function main(name: string, start: () => Promise<RunningFunction | undefi
       for (const signal of ['SIGTERM', 'SIGINT'] as const) process.once(signal, stopAndExit)
     },
     (err: unknown) => {
-      if (err instanceof ConfigError) console.error(`${name}: ${err.message}`)
-      else console.error(`${name}: failed to start:`, err)
+      if (err instanceof ConfigError) {
+        console.error(`${name}: ${err.message}`)
+        process.exit(EXIT_CONFIG)
+      }
+      console.error(`${name}: failed to start:`, err)
       process.exit(1)
     },
   )

@@ -3,23 +3,19 @@ import { createServer, type AddressInfo } from 'node:net'
 import { CloudEvent, HTTP, type Message } from 'cloudevents'
 import { beforeAll, describe, expect, it } from 'vitest'
 import { createProductClient } from '../../shared/product-client.ts'
-import { appDeps, call, testKeys, testPool } from '../../test/support.ts'
-import { productApp } from '../product/app.ts'
+import { catalogFixture, type CatalogFixture } from '../../test/catalog.ts'
+import { appDeps, call, testPool } from '../../test/support.ts'
 import { cartApp } from './app.ts'
 
 const pool = testPool()
-let keys: Awaited<ReturnType<typeof testKeys>>
-let catalog: ReturnType<typeof productApp>
+let { keys, catalog, admin } = {} as CatalogFixture
 let app: ReturnType<typeof cartApp>
-let admin: string
 
 beforeAll(async () => {
-  keys = await testKeys()
-  catalog = productApp({ pool, ...appDeps(), verify: keys.verify })
+  ;({ keys, catalog, admin } = await catalogFixture(pool))
   // The real product function, in-process: the client's fetch is its app.request.
   const products = createProductClient({ baseUrl: 'http://product', fetch: async (url, init) => catalog.request(url, init) })
   app = cartApp({ pool, ...appDeps(), verify: keys.verify, products })
-  admin = await keys.tokenFor({ role: 'admin' })
 })
 
 type Line = { product_id: string; quantity: number }

@@ -1,20 +1,13 @@
 import { randomUUID } from 'node:crypto'
 import { beforeAll, describe, expect, it } from 'vitest'
 import { createProductClient } from '../../shared/product-client.ts'
-import { appDeps, call, fetchVia, metricValue, postEvent, testKeys, testPool } from '../../test/support.ts'
-import { productApp } from '../product/app.ts'
+import { catalogFixture, type CatalogFixture } from '../../test/catalog.ts'
+import { appDeps, call, fetchVia, metricValue, postEvent, testPool } from '../../test/support.ts'
 import { cartApp } from './app.ts'
 
 const pool = testPool(10)
-let keys: Awaited<ReturnType<typeof testKeys>>
-let catalog: ReturnType<typeof productApp>
-let admin: string
-
-beforeAll(async () => {
-  keys = await testKeys()
-  catalog = productApp({ pool, ...appDeps(), verify: keys.verify })
-  admin = await keys.tokenFor({ role: 'admin' })
-})
+let { keys, catalog, admin } = {} as CatalogFixture
+beforeAll(async () => void ({ keys, catalog, admin } = await catalogFixture(pool)))
 
 type Line = { product_id: string; quantity: number }
 type App = ReturnType<typeof cartApp>

@@ -3,22 +3,15 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { OutgoingEvent, Publisher } from '../../shared/events.ts'
 import { createMetrics } from '../../shared/metrics.ts'
 import { createProductClient } from '../../shared/product-client.ts'
-import { appDeps, call, fetchVia, metricValue, postEvent, quietLog, testKeys, testPool } from '../../test/support.ts'
+import { catalogFixture, type CatalogFixture } from '../../test/catalog.ts'
+import { appDeps, call, fetchVia, metricValue, postEvent, quietLog, testPool } from '../../test/support.ts'
 import { cartApp } from '../cart/app.ts'
 import { paymentApp } from '../payment/app.ts'
-import { productApp } from '../product/app.ts'
 import { orderApp } from './app.ts'
 
 const pool = testPool(10)
-let keys: Awaited<ReturnType<typeof testKeys>>
-let catalog: ReturnType<typeof productApp>
-let admin: string
-
-beforeAll(async () => {
-  keys = await testKeys()
-  catalog = productApp({ pool, ...appDeps(), verify: keys.verify })
-  admin = await keys.tokenFor({ role: 'admin' })
-})
+let { keys, catalog, admin } = {} as CatalogFixture
+beforeAll(async () => void ({ keys, catalog, admin } = await catalogFixture(pool)))
 
 // Named apart from the other order tests' outbox tables, which those tests drop when they end.
 const tables: string[] = []

@@ -6,20 +6,14 @@ import { randomUUID } from 'node:crypto'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { OutgoingEvent, Publisher } from '../../shared/events.ts'
 import { createProductClient } from '../../shared/product-client.ts'
-import { appDeps, call, fetchVia, metricValue, testKeys, testPool } from '../../test/support.ts'
-import { productApp } from '../product/app.ts'
+import { refuseOutboxMarks } from '../../test/outbox-faults.ts'
+import { catalogFixture, type CatalogFixture } from '../../test/catalog.ts'
+import { appDeps, call, fetchVia, metricValue, testPool } from '../../test/support.ts'
 import { orderApp } from './app.ts'
 
 const pool = testPool()
-let keys: Awaited<ReturnType<typeof testKeys>>
-let catalog: ReturnType<typeof productApp>
-let admin: string
-
-beforeAll(async () => {
-  keys = await testKeys()
-  catalog = productApp({ pool, ...appDeps(), verify: keys.verify })
-  admin = await keys.tokenFor({ role: 'admin' })
-})
+let { keys, catalog, admin } = {} as CatalogFixture
+beforeAll(async () => void ({ keys, catalog, admin } = await catalogFixture(pool)))
 
 // This file's outbox tables and what hangs on them, dropped when it ends.
 const cleanups: string[] = []
@@ -44,19 +38,10 @@ async function setup(publish: Publisher) {
   return { app, place, outbox, outboxTable }
 }
 
-/** Makes PostgreSQL refuse the first `times` marks of a row as sent on `table`: a real failure of that one statement. */
+/** Makes PostgreSQL refuse the first `times` marks of a row as sent on `table`. */
 async function refuseMarks(table: string, times: number) {
-  const name = table.replace('.', '.refuse_mark_')
-  await pool.query(`CREATE SEQUENCE ${name}`)
-  // nextval is not rolled back with the failed statement, so it counts every attempt.
-  await pool.query(`CREATE FUNCTION ${name}() RETURNS trigger LANGUAGE plpgsql AS $$
-    BEGIN
-      IF nextval('${name}') <= ${times} THEN RAISE EXCEPTION 'marking refused by the test'; END IF;
-      RETURN NEW;
-    END $$`)
-  await pool.query(`CREATE TRIGGER refuse_mark BEFORE UPDATE OF sent_at ON ${table}
-    FOR EACH ROW WHEN (OLD.sent_at IS NULL AND NEW.sent_at IS NOT NULL) EXECUTE FUNCTION ${name}()`)
-  cleanups.push(`DROP FUNCTION IF EXISTS ${name}() CASCADE`, `DROP SEQUENCE IF EXISTS ${name}`)
+  const { cleanup } = await refuseOutboxMarks(pool, table, times)
+  cleanups.push(...cleanup)
 }
 
 const waitFor = <T>(check: () => Promise<T>) => expect.poll(check, { timeout: 20_000, interval: 50 })

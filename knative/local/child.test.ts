@@ -1,4 +1,5 @@
 import { once } from 'node:events'
+import { readFileSync } from 'node:fs'
 import { describe, expect, it } from 'vitest'
 import { startChild } from './child.ts'
 
@@ -32,6 +33,16 @@ describe('startChild', () => {
     // What the kernel does for a parent that dies: its end of the channel closes.
     child.process.disconnect()
     expect(await child.exited).toEqual({ code: 7, signal: null })
+  })
+
+  it.runIf(process.platform === 'linux')('puts the child in a process group of its own, out of reach of a Ctrl-C meant for the parent', async () => {
+    const child = startChild({ command: process.execPath, args: ['-e', 'process.send("up"); setInterval(() => {}, 1000)'], cwd: '.', env })
+    await once(child.process, 'message')
+    // Field 5 of /proc/<pid>/stat is the process group; the command name before it is in parentheses.
+    const group = (pid: number) => Number(readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ')[2])
+    expect(group(child.pid)).toBe(child.pid)
+    expect(group(child.pid)).not.toBe(group(process.pid))
+    await child.stop()
   })
 
   it('throws at once for a command that does not exist', () => {

@@ -7,6 +7,11 @@
  * outlives the process that started it. (A program that ignores the channel, such as a
  * benchmark's plain node:http baseline, still can.) Stopping is SIGTERM, then SIGKILL after a
  * grace period.
+ *
+ * Each child leads a process group of its own. A terminal sends Ctrl-C to its whole foreground
+ * group: were the children in the parent's, every function would stop at the same instant, the
+ * ones that others call included, and requests in flight between them would fail. Only the
+ * parent gets the signal, and it stops them in the order it chooses.
  */
 import { spawn, type ChildProcess } from 'node:child_process'
 
@@ -51,7 +56,7 @@ export type Child = {
  * ```
  */
 export function startChild({ command, args, cwd, env, output = 'pipe', graceMs = 8_000 }: ChildOptions): Child {
-  const child = spawn(command, args, { cwd, env, stdio: ['ignore', output, output, 'ipc'] })
+  const child = spawn(command, args, { cwd, env, stdio: ['ignore', output, output, 'ipc'], detached: process.platform !== 'win32' })
   // Spawn failures (ENOENT), a kill or a channel write after the child died: all come as 'error'
   // events, which would crash the parent unheard. The failures that matter are thrown or awaited here.
   child.on('error', () => {})

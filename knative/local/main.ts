@@ -46,7 +46,7 @@ const root = fileURLToPath(new URL('../..', import.meta.url))
 const output = humanOutput()
 const say = (line: string) => output('shop', line)
 
-// SIGINT (Ctrl-C) and SIGTERM (`kill`, or npm passing on its own SIGTERM) stop the shop, before it
+// SIGINT (Ctrl-C), SIGTERM (`kill`, or npm passing on its own SIGTERM) and SIGHUP stop the shop, before it
 // is up as well as after: the handlers are in place before the first child starts, and another
 // signal, seconds later, exits at once. npm passes signals on to the shell that runs the script,
 // and that shell dies of SIGTERM without passing it on: so the script `exec`s node, and npm's
@@ -55,28 +55,37 @@ const say = (line: string) => output('shop', line)
 // stopped by the next start.
 const starting = new AbortController()
 let shop: Shop | undefined
-onStopSignals({
-  stop: (signal) => {
-    say(`${signal}: stopping (again to force)`)
-    // Not up yet: startShop stops what it started and rejects; run()'s catch below exits.
-    if (!shop) return starting.abort(new Error(`${signal} before the shop was up`))
-    const running = shop
-    running.stop().then(
-      () => {
-        // A function that kept crashing may have scrolled out of sight: say so once more.
-        const restarted = Object.entries(running.restarts()).filter(([, n]) => n > 0)
-        if (restarted.length > 0) say(`restarted while the shop ran: ${restarted.map(([name, n]) => `${name} ${n}×`).join(', ')}`)
-        say('stopped')
-        process.exit(0)
-      },
-      (err: unknown) => {
-        say(`stop failed: ${String(err)}`)
-        process.exit(1)
-      },
-    )
-  },
-  force: () => process.exit(130),
-})
+let stopping = false
+const stopShop = (why: string) => {
+  if (stopping) return
+  stopping = true
+  say(`${why}: stopping (Ctrl-C again to force)`)
+  // Not up yet: startShop stops what it started and rejects; run()'s catch below exits.
+  if (!shop) return starting.abort(new Error(`${why} before the shop was up`))
+  const running = shop
+  running.stop().then(
+    () => {
+      // A function that kept crashing may have scrolled out of sight: say so once more.
+      const restarted = Object.entries(running.restarts()).filter(([, n]) => n > 0)
+      if (restarted.length > 0) say(`restarted while the shop ran: ${restarted.map(([name, n]) => `${name} ${n}×`).join(', ')}`)
+      say('stopped')
+      process.exit(0)
+    },
+    (err: unknown) => {
+      say(`stop failed: ${String(err)}`)
+      process.exit(1)
+    },
+  )
+}
+onStopSignals({ stop: stopShop, force: () => process.exit(130) })
+
+// npm killed outright (SIGKILL) passes nothing on: this process is left with another parent
+// (init, or a subreaper), and nobody would ever stop it. Seeing the parent change, stop as on
+// Ctrl-C. (Reading process.ppid asks the kernel each time.)
+const parent = process.ppid
+setInterval(() => {
+  if (process.ppid !== parent) stopShop(`the process that started this one (${parent}) is gone`)
+}, 1_000).unref()
 
 async function run() {
   const config = loadConfig(RunnerEnv, process.env)

@@ -18,7 +18,7 @@ import { existsSync, writeFileSync } from 'node:fs'
 if (process.env.MARKER && !existsSync(process.env.MARKER)) {
   writeFileSync(process.env.MARKER, '')
   console.error(process.env.FAIL_WITH || 'fake: failed to start: timeout waiting for the migration lock')
-  process.exit(1)
+  process.exit(Number(process.env.EXIT_CODE || 1))
 }
 const server = createServer((req, res) => res.end(String(process.pid))).listen(Number(process.env.PORT), process.env.HOST)
 process.on('SIGTERM', () => server.close(() => process.exit(0)))
@@ -51,6 +51,19 @@ describe('function processes', () => {
     expect(fn.url).toBe(`http://127.0.0.1:${port}`)
     expect(lines).toContain('shop fake exited before it was ready; starting it again (2 of 3)')
     expect((await fetch(`${fn.url}/healthz`)).status).toBe(200)
+  })
+
+  it('never starts again one whose configuration is wrong (exit 78): the message, once', async () => {
+    const lines: string[] = []
+    const failed = startFunctionProcess({
+      root,
+      name: 'fake',
+      port: await freePort(),
+      env: { MARKER: join(root, 'config-error'), EXIT_CODE: '78', FAIL_WITH: 'fake: JWT_SECRET: must be at least 32 characters' },
+      output: (source, line) => lines.push(`${source} ${line}`),
+    })
+    await expect(failed).rejects.toThrow('fake: its configuration is wrong: fake: JWT_SECRET: must be at least 32 characters')
+    expect(lines).toEqual(['fake fake: JWT_SECRET: must be at least 32 characters'])
   })
 
   it('moves to another port only when its port was taken', async () => {

@@ -6,6 +6,7 @@
  */
 import { createServer } from 'node:net'
 import { setTimeout as sleep } from 'node:timers/promises'
+import { EXIT_CONFIG } from '../../shared/config.ts'
 import { startChild, type Child } from './child.ts'
 
 export type Output = (source: string, line: string) => void
@@ -49,7 +50,7 @@ export async function startFunctionProcess(o: StartOptions, attempts = 3): Promi
     try {
       return await startOnce(o)
     } catch (err) {
-      if (attempt >= attempts || !(err instanceof EarlyExit) || o.signal?.aborted) throw err
+      if (attempt >= attempts || !(err instanceof EarlyExit) || err.configError || o.signal?.aborted) throw err
       // Only a port that was taken moves: the others were handed this URL already (cart and
       // order get PRODUCT_URL before product is ready), and would go on calling the old one.
       if (o.nextPort && err.portTaken) o = { ...o, port: await o.nextPort() }
@@ -63,6 +64,8 @@ class EarlyExit extends Error {
     message: string,
     /** It said its port was in use. */
     readonly portTaken: boolean,
+    /** It exited with `EXIT_CONFIG`: its configuration is wrong, and another start would fail the same way. */
+    readonly configError: boolean,
   ) {
     super(message)
   }
@@ -105,7 +108,9 @@ async function startOnce({ root, name, port, env, output, readyTimeoutMs = 60_00
         if (child.process.stdout?.readable || child.process.stderr?.readable) {
           await Promise.race([new Promise((resolve) => child.process.once('close', resolve)), sleep(1_000)])
         }
-        throw new EarlyExit(`${name} exited with code ${child.process.exitCode} before it was ready:\n${tail.join('\n')}`, portTaken)
+        const code = child.process.exitCode
+        if (code === EXIT_CONFIG) throw new EarlyExit(`${name}: its configuration is wrong: ${tail.at(-1) ?? ''}`, portTaken, true)
+        throw new EarlyExit(`${name} exited with code ${code} before it was ready:\n${tail.join('\n')}`, portTaken, false)
       }
       if (Date.now() > deadline) throw new Error(`${name} was not ready within ${readyTimeoutMs} ms`)
       const probe = AbortSignal.timeout(1_000)

@@ -104,6 +104,20 @@ describe('the runner as a process', () => {
     await waitUntil('every process under npm to exit', () => all.every((p) => !isRunning(p.pid)))
   }, 180_000)
 
+  it('SIGKILL to `npm start`, which passes nothing on: the runner sees its parent gone and stops everything', async () => {
+    const npm = startRunner({ dataDir: await tempDir(), env: database(), via: 'npm' })
+    await npm.waitFor(UP)
+    const all = await descendants(npm.pid)
+    const runner = all.find((p) => p.args.includes('knative/local/main.ts'))
+    expect(runner).toBeDefined()
+    process.kill(npm.pid, 'SIGKILL')
+    await npm.exited
+    // npm's pipes outlive npm in the runner, which still writes to them.
+    await waitUntil('the runner to say it stops', () => npm.output().includes(`the process that started this one (${npm.pid}) is gone: stopping`))
+    await waitUntil('every process under npm to exit', () => all.every((p) => !isRunning(p.pid)))
+    expect(npm.output()).toMatch(/^shop +stopped$/m)
+  }, 180_000)
+
   it('Ctrl-C on `npm start` (SIGINT to the whole process group, npm passing on its copy too) stops cleanly, not forced', async () => {
     // A process group of its own, as a terminal gives the command it runs.
     const npm = startRunner({ dataDir: await tempDir(), env: database(), via: 'npm', group: true })
@@ -112,6 +126,9 @@ describe('the runner as a process', () => {
     process.kill(-npm.pid, 'SIGINT')
     expect(await npm.exited).toBe(0)
     expect(npm.output()).toMatch(/^shop +stopped$/m)
+    // Only the runner got the signal, and it stopped each function in turn: none exited on its own
+    // to be taken for a crash.
+    expect(npm.output()).not.toContain('restarting')
     await waitUntil('every process under npm to exit', () => all.every((p) => !isRunning(p.pid)))
   }, 180_000)
 })

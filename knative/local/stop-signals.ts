@@ -1,13 +1,13 @@
 /**
  * @module
- * Ctrl-C and SIGTERM for a command people run with `npm run`: the first one stops, another one
- * forces. Under npm a single Ctrl-C arrives twice: the terminal sends SIGINT to the whole process
+ * Ctrl-C, SIGTERM and SIGHUP (the terminal closed) for a command people run with `npm run`: the
+ * first one stops, another one forces. Under npm a single Ctrl-C arrives twice: the terminal sends SIGINT to the whole process
  * group, and npm passes on the copy it got too, milliseconds later. Taken as a second one, that
  * copy would force an exit in the middle of a clean stop.
  */
 
 type StopSignalOptions = {
-  /** The first SIGINT or SIGTERM: stop cleanly. */
+  /** The first SIGINT, SIGTERM or SIGHUP: stop cleanly. */
   stop: (signal: NodeJS.Signals) => void
   /** Another one, later than `sameWithinMs` after the first: give up on the clean stop. */
   force: (signal: NodeJS.Signals) => void
@@ -26,7 +26,7 @@ export function onStopSignals({ stop, force, sameWithinMs = 2_000 }: StopSignalO
       force(signal)
     }
   }
-  const signals = ['SIGINT', 'SIGTERM'] as const
+  const signals = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const
   for (const signal of signals) process.on(signal, handler)
   return () => {
     for (const signal of signals) process.off(signal, handler)
