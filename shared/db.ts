@@ -143,6 +143,12 @@ export async function checkout(pool: Pool): Promise<CheckedOutClient> {
  * error is rethrown without a ROLLBACK and the connection is destroyed, which makes the server
  * roll back; the process lives on, and the next transaction gets a new connection.
  *
+ * A transaction the server aborted to break a deadlock (SQLSTATE `40P01`) or a serialization
+ * conflict (`40001`) did nothing, and PostgreSQL's manual says to run it again: `fn` runs again,
+ * up to `attempts` times in all, after a short random wait. `fn` must therefore have no effect
+ * outside the transaction. When every attempt is refused that way, the last error is thrown, and
+ * routes answer it 503 with `Retry-After` (see `isDatabaseUnavailable`).
+ *
  * @example
  * ```ts
  * const order = await withTransaction(pool, async (tx) => {
@@ -152,7 +158,19 @@ export async function checkout(pool: Pool): Promise<CheckedOutClient> {
  * })
  * ```
  */
-export async function withTransaction<T>(pool: Pool, fn: (tx: PoolClient) => Promise<T>): Promise<T> {
+export async function withTransaction<T>(pool: Pool, fn: (tx: PoolClient) => Promise<T>, attempts = 3): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await transactionOnce(pool, fn)
+    } catch (err) {
+      if (attempt >= attempts || !isTransactionConflict(err)) throw err
+      // Apart, so that the transactions that collided do not collide again at once.
+      await new Promise((resolve) => setTimeout(resolve, 5 + Math.random() * 20 * attempt))
+    }
+  }
+}
+
+async function transactionOnce<T>(pool: Pool, fn: (tx: PoolClient) => Promise<T>): Promise<T> {
   const held = await checkout(pool)
   const { client } = held
   let result: T
@@ -163,7 +181,7 @@ export async function withTransaction<T>(pool: Pool, fn: (tx: PoolClient) => Pro
   } catch (err) {
     // A lost connection cannot take a ROLLBACK, and a statement that got no answer (a query
     // timeout) would make it wait behind that statement: closing the connection rolls back.
-    if (held.failure() || isDatabaseUnavailable(err)) {
+    if (held.failure() || (isDatabaseUnavailable(err) && !isTransactionConflict(err))) {
       held.release(true)
       throw err
     }
@@ -178,6 +196,11 @@ export async function withTransaction<T>(pool: Pool, fn: (tx: PoolClient) => Pro
   held.release()
   return result
 }
+
+// 40001 serialization_failure, 40P01 deadlock_detected: the server aborted the transaction, and
+// the same transaction run again normally succeeds.
+const CONFLICT_SQLSTATE = new Set(['40001', '40P01'])
+const isTransactionConflict = (err: unknown) => typeof err === 'object' && err !== null && CONFLICT_SQLSTATE.has((err as { code?: unknown }).code as string)
 
 // What "the database cannot be reached" looks like, from the socket, the server and pg/pg-pool.
 // Node's socket errors: nobody listening, the connection reset or cut mid-write, no route, no DNS answer.
@@ -203,13 +226,15 @@ const UNREACHABLE_MESSAGES = new Set([
  * `57P02`, `57P03`, `53300`), a connection that closed under its client, or a pool wait that timed
  * out. Looks through `cause` and an `AggregateError`'s `errors` (a connect to every address of a
  * host). Such a failure is over when the server is back: routes answer it 503 with `Retry-After`
- * (`createApp`), event routes 503 so the broker retries (`onEvent`).
+ * (`createApp`), event routes 503 so the broker retries (`onEvent`). A transaction aborted for a
+ * deadlock or a serialization conflict (`40P01`, `40001`) that `withTransaction` ran again without
+ * success counts too: the database cannot serve that request now, and a retry later can.
  */
 export function isDatabaseUnavailable(err: unknown, depth = 0): boolean {
   if (typeof err !== 'object' || err === null || depth > 4) return false
   const { code, message, cause, errors } = err as { code?: unknown; message?: unknown; cause?: unknown; errors?: unknown }
   if (typeof code === 'string') {
-    if (UNREACHABLE_ERRNO.has(code) || UNAVAILABLE_SQLSTATE.has(code) || /^08[0-9A-Z]{3}$/.test(code)) return true
+    if (UNREACHABLE_ERRNO.has(code) || UNAVAILABLE_SQLSTATE.has(code) || CONFLICT_SQLSTATE.has(code) || /^08[0-9A-Z]{3}$/.test(code)) return true
   }
   if (typeof message === 'string' && UNREACHABLE_MESSAGES.has(message)) return true
   if (Array.isArray(errors) && errors.some((e) => isDatabaseUnavailable(e, depth + 1))) return true
