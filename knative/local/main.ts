@@ -111,16 +111,19 @@ async function run() {
     throw starting.signal.reason
   }
 
+  const rows: [string, string][] = [
+    ...Object.entries(shop.functions),
+    ...Object.entries(shop.brokers).map(([name, url]): [string, string] => [`broker ${name}`, url]),
+    ['database', shop.database],
+    ['broker', shop.broker],
+    ['admin', `${shop.admin.email} / ${shop.admin.password}`],
+  ]
+  const width = Math.max(...rows.map(([label]) => label.length)) + 2
   const lines = [
     '',
     `The shop is up: ${shop.ingressUrl}/api/products`,
     '',
-    ...Object.entries(shop.functions).map(([name, url]) => `  ${name.padEnd(12)} ${url}`),
-    ...Object.entries(shop.brokers).map(([name, url]) => `  broker ${name.padEnd(5)} ${url}`),
-    '',
-    `  database     ${shop.database}`,
-    `  broker       ${shop.broker}`,
-    `  admin        ${shop.admin.email} / ${shop.admin.password}`,
+    ...rows.map(([label, value]) => `  ${label.padEnd(width)}${value}`),
     '',
     'Ctrl-C stops everything.',
     '',
