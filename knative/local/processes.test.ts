@@ -59,11 +59,11 @@ describe('function processes', () => {
       root,
       name: 'fake',
       port: await freePort(),
-      env: { MARKER: join(root, 'config-error'), EXIT_CODE: '78', FAIL_WITH: 'fake: JWT_SECRET: must be at least 32 characters' },
+      env: { MARKER: join(root, 'config-error'), EXIT_CODE: '78', FAIL_WITH: 'fake: invalid configuration:\n  FAKE_RATE: must be a number (got "abc")' },
       output: (source, line) => lines.push(`${source} ${line}`),
     })
-    await expect(failed).rejects.toThrow('fake: its configuration is wrong: fake: JWT_SECRET: must be at least 32 characters')
-    expect(lines).toEqual(['fake fake: JWT_SECRET: must be at least 32 characters'])
+    await expect(failed).rejects.toThrow(/^fake: invalid configuration: FAKE_RATE: must be a number \(got "abc"\)$/)
+    expect(lines).toEqual(['fake fake: invalid configuration:', 'fake   FAKE_RATE: must be a number (got "abc")'])
   })
 
   it('moves to another port only when its port was taken', async () => {

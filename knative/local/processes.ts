@@ -109,7 +109,8 @@ async function startOnce({ root, name, port, env, output, readyTimeoutMs = 60_00
           await Promise.race([new Promise((resolve) => child.process.once('close', resolve)), sleep(1_000)])
         }
         const code = child.process.exitCode
-        if (code === EXIT_CONFIG) throw new EarlyExit(`${name}: its configuration is wrong: ${tail.at(-1) ?? ''}`, portTaken, true)
+        // Its message, one line: "payment: invalid configuration: PAYMENT_SUCCESS_RATE: must be … (got "abc")".
+        if (code === EXIT_CONFIG) throw new EarlyExit(tail.map((line) => line.trim()).join(' '), portTaken, true)
         throw new EarlyExit(`${name} exited with code ${code} before it was ready:\n${tail.join('\n')}`, portTaken, false)
       }
       if (Date.now() > deadline) throw new Error(`${name} was not ready within ${readyTimeoutMs} ms`)
