@@ -7,6 +7,7 @@ import { once } from 'node:events'
 import { connect, createServer, type AddressInfo, type Socket } from 'node:net'
 import { beforeAll, describe, expect, inject, it, onTestFinished, vi } from 'vitest'
 import { buildIfStale } from '../knative/local/runner.ts'
+import { EXIT_CONFIG } from '../shared/config.ts'
 import { uniqueEmail } from './support.ts'
 
 const root = new URL('..', import.meta.url).pathname
@@ -84,10 +85,10 @@ async function startHoldingProxy(database: string) {
 }
 
 describe('a bundle', () => {
-  it('stops at start with a message naming a bad variable', async () => {
+  it('stops at start with a message naming a bad variable, and exit code 78 (EX_CONFIG: starting it again cannot help)', async () => {
     const fn = start('product', { ...dbEnv(), JWT_PUBLIC_KEYS: '{"keys": []}', MIGRATE: 'later' })
     const [code] = await fn.exited
-    expect(code).toBe(1)
+    expect(code).toBe(EXIT_CONFIG)
     expect(fn.output()).toMatch(/product: invalid configuration:/)
     expect(fn.output()).toMatch(/MIGRATE: must be one of auto, only, off/)
     expect(fn.output()).toMatch(/JWT_PUBLIC_KEYS\.keys: needs at least one key/)
@@ -98,7 +99,7 @@ describe('a bundle', () => {
     const jwks = JSON.stringify({ keys: [{ kty: 'OKP', crv: 'Ed25519', x: 'x', kid: 'k' }] })
     const fn = start('payment', { ...dbEnv(), JWT_PUBLIC_KEYS: jwks, PAYMENT_SUCCESS_RATE: rate })
     const [code] = await fn.exited
-    expect(code).toBe(1)
+    expect(code).toBe(EXIT_CONFIG)
     expect(fn.output()).toContain(`PAYMENT_SUCCESS_RATE: must be a number from 0 to 1 (got "${rate}")`)
   })
 
@@ -142,7 +143,7 @@ describe('a bundle', () => {
   it('refuses to start auth in production without a private key', async () => {
     const fn = start('auth', { ...dbEnv(), NODE_ENV: 'production' })
     const [code] = await fn.exited
-    expect(code).toBe(1)
+    expect(code).toBe(EXIT_CONFIG)
     expect(fn.output()).toMatch(/JWT_PRIVATE_KEY: is required in production/)
   })
 })

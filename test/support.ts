@@ -3,6 +3,7 @@
  */
 import { randomUUID } from 'node:crypto'
 import { CloudEvent, HTTP } from 'cloudevents'
+import pg from 'pg'
 import { afterAll, inject } from 'vitest'
 import { createTokenSigner, createTokenVerifier, generateSigningKey, type Role } from '../shared/auth.ts'
 import { createPool } from '../shared/db.ts'
@@ -85,4 +86,16 @@ export async function metricValue(app: RequestApp, sample: string): Promise<numb
   const text = await (await app.request('/metrics')).text()
   const line = text.split('\n').find((l) => l.startsWith(sample + ' '))
   return line ? Number(line.slice(sample.length + 1)) : 0
+}
+
+/**
+ * A single pg client on `url` (not connected yet), for tests that need one session: a lock held,
+ * a transaction left open. Its connection can be cut under it (a backend terminated, a server
+ * stopped); pg then emits 'error', which unheard would end the test worker and be reported
+ * against no test. Here it is heard, and the client's next statement rejects with it.
+ */
+export function testClient(url: string): pg.Client {
+  const client = new pg.Client({ connectionString: url })
+  client.on('error', () => {})
+  return client
 }

@@ -1,13 +1,13 @@
 import { randomUUID } from 'node:crypto'
-import pg from 'pg'
 import { describe, expect, inject, it } from 'vitest'
 import { DatabaseSetupError, dropDatabase, ensureDatabase, withDatabase } from './databases.ts'
+import { testClient } from '../../test/support.ts'
 
 const server = () => inject('databaseUrl')
 const unique = (prefix: string) => `${prefix}_${randomUUID().replaceAll('-', '').slice(0, 10)}`
 
 async function exists(name: string) {
-  const client = new pg.Client({ connectionString: server() })
+  const client = testClient(server())
   await client.connect()
   try {
     return (await client.query('SELECT 1 FROM pg_database WHERE datname = $1', [name])).rowCount === 1
@@ -35,7 +35,7 @@ describe('ensureDatabase, the check npm start makes on DATABASE_URL', () => {
   it('stops with one line naming the database and how to create it when the role may not', async () => {
     const role = unique('h3_nocreate')
     const name = unique('h3_missing')
-    const admin = new pg.Client({ connectionString: server() })
+    const admin = testClient(server())
     await admin.connect()
     await admin.query(`CREATE ROLE ${role} LOGIN NOCREATEDB`)
     try {

@@ -4,11 +4,11 @@ import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { createServer, type Server } from 'node:net'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
-import pg from 'pg'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { EmbeddedPostgresError, startEmbeddedPostgres, startThrowawayPostgres } from './embedded-postgres.ts'
 import { isRunning } from './leftover-server.ts'
 import { checkLibraryLinks } from './postgres-binaries.ts'
+import { testClient } from '../../test/support.ts'
 
 const scratch = await mkdtemp(join(tmpdir(), 'h3-embedded-postgres-test-'))
 // Under root the server runs as the user postgres, who must be able to enter the scratch directory.
@@ -16,7 +16,7 @@ await chmod(scratch, 0o755)
 afterAll(() => rm(scratch, { recursive: true, force: true }))
 
 const query = async (url: string, sql: string) => {
-  const client = new pg.Client({ connectionString: url })
+  const client = testClient(url)
   await client.connect()
   try {
     return (await client.query(sql)).rows

@@ -9,9 +9,8 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import pg from 'pg'
 import { afterAll, describe, expect, inject, it } from 'vitest'
-import { uniqueEmail } from '../../test/support.ts'
+import { uniqueEmail, testClient } from '../../test/support.ts'
 import { startShop, type Shop } from './runner.ts'
 
 const root = fileURLToPath(new URL('../..', import.meta.url))
@@ -41,7 +40,7 @@ describe('stopping the shop with a request in flight', () => {
   const lines: string[] = []
   let dataDir: string
   let shop: Shop | undefined
-  const db = new pg.Client({ connectionString: inject('databaseUrl') })
+  const db = testClient(inject('databaseUrl'))
   afterAll(async () => {
     await db.end().catch(() => {})
     await shop?.stop()
@@ -78,7 +77,7 @@ describe('stopping the shop with a request in flight', () => {
       await db.query('SELECT 1 FROM product.products WHERE id = $1 FOR UPDATE', [product.id])
       const me = (await db.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]!.pid
       const answer = send(base, 'POST', '/api/orders', { items: [{ product_id: product.id, quantity: 2 }] }, token, { 'Idempotency-Key': randomUUID() })
-      const watcher = new pg.Client({ connectionString: inject('databaseUrl') })
+      const watcher = testClient(inject('databaseUrl'))
       await watcher.connect()
       try {
         await waitUntil('the order’s reservation to wait on the lock', async () => {

@@ -11,10 +11,10 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
-import pg from 'pg'
 import { afterEach, describe, expect, inject, it } from 'vitest'
 import { functions } from '../../functions/catalog.ts'
 import { isRunning } from './leftover-server.ts'
+import { testClient } from '../../test/support.ts'
 
 const root = fileURLToPath(new URL('../..', import.meta.url))
 const UP = 'The shop is up'
@@ -190,7 +190,7 @@ const database = (): Record<string, string> => (process.env.DATABASE_URL ? { DAT
  */
 async function withMigrationsHeld(fn: (env: Record<string, string>) => Promise<void>) {
   const url = inject('databaseUrl')
-  const client = new pg.Client({ connectionString: url })
+  const client = testClient(url)
   await client.connect()
   try {
     for (const f of functions) await client.query('SELECT pg_advisory_lock(hashtext($1))', [`shop.migrate.${f.schema}`])

@@ -3,10 +3,10 @@ import { existsSync } from 'node:fs'
 import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import pg from 'pg'
 import { afterAll, describe, expect, inject, it } from 'vitest'
 import { dropDatabase, withDatabase } from './databases.ts'
 import { openShopDatabase, pgliteDirectory } from './shop-database.ts'
+import { testClient } from '../../test/support.ts'
 
 const scratch = await mkdtemp(join(tmpdir(), 'h3-shop-database-test-'))
 // Under root the embedded server runs as the user postgres, who must be able to enter it.
@@ -38,7 +38,7 @@ describe('the database npm start gives the functions', () => {
       expect(lines).toContainEqual(expect.stringMatching(/created the database shop/))
       expect(database.url).toMatch(/^postgres:\/\/postgres@127\.0\.0\.1:\d+\/shop$/)
       expect(database.description).toMatch(/^embedded PostgreSQL 15\.\d+ in \S+postgres, 127\.0\.0\.1:\d+$/)
-      const client = new pg.Client({ connectionString: database.url })
+      const client = testClient(database.url)
       await client.connect()
       expect((await client.query('SELECT current_database() AS db')).rows).toEqual([{ db: 'shop' }])
       await client.end()
