@@ -68,6 +68,11 @@ export function createPool({
   })
   // An idle client that loses its connection emits 'error' on the pool; unhandled, it kills the process.
   pool.on('error', (err) => log.warn('idle database connection failed', { err }))
+  // pg-pool takes its own listener off a client while it is checked out, and a client was seen out
+  // with no listener at all (pg_terminate_backend on a pool with a connection timeout, about one
+  // run in ten): its 'error' then ended the process. So every client keeps one listener of ours for
+  // its whole life. The caller's own listener, and its next statement's rejection, still see the error.
+  pool.on('connect', (client) => client.on('error', (err) => log.debug('database connection failed', { err })))
   return pool
 }
 

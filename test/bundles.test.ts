@@ -140,6 +140,18 @@ describe('a bundle', () => {
     expect(fn.output()).not.toMatch(/listening/)
   })
 
+  it('says in one line, without a stack, that the database it names does not exist', async () => {
+    const url = new URL(inject('databaseUrl'))
+    url.pathname = `/shop_missing_${Date.now().toString(36)}`
+    const jwks = JSON.stringify({ keys: [{ kty: 'OKP', crv: 'Ed25519', x: 'x', kid: 'k' }] })
+    const fn = start('product', { DATABASE_URL: url.href, JWT_PUBLIC_KEYS: jwks })
+    const [code] = await fn.exited
+    expect(code).toBe(1)
+    expect(fn.output().trim().split('\n').filter((l) => !l.startsWith('{'))).toEqual([
+      `product: failed to start: the database: database "${url.pathname.slice(1)}" does not exist (3D000)`,
+    ])
+  })
+
   it('refuses to start auth in production without a private key', async () => {
     const fn = start('auth', { ...dbEnv(), NODE_ENV: 'production' })
     const [code] = await fn.exited

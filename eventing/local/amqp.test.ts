@@ -113,6 +113,19 @@ describe.runIf(Boolean(amqpUrl))('local broker in RabbitMQ', () => {
     await withChannel((ch) => ch.assertQueue(`${ns}.t`, { durable: true, arguments: { 'x-queue-type': 'classic' } }))
   })
 
+  it('refuses to start beside another broker that consumes the same namespace, which would take its events', async () => {
+    const s = await subscriber()
+    const { namespace: ns, dir } = await manifests([objects.config(), broker('orders'), trigger('t', { broker: 'orders', service: 's' })])
+    const first = await startBrokerOn(dir, { services: { s: s.url }, amqpUrl })
+    cleanups.push(first.stop)
+    await expect(startBrokerOn(dir, { services: { s: s.url }, amqpUrl })).rejects.toThrow(
+      `RabbitMQ queue ${ns}.t already has a consumer: another shop uses the namespace "${ns}" on this RabbitMQ; stop it, or give this one a namespace of its own (BROKER_NAMESPACE)`,
+    )
+    // The first one is untouched.
+    expect(await send(first.brokers.orders ?? '', { type: 'a', id: 'after' })).toBe(202)
+    await waitFor(() => expect(s.received.map((r) => r.headers['ce-id'])).toContain('after'))
+  })
+
   it('loses no accepted event across a broker restart', async () => {
     let up = false
     const delivered: (string | undefined)[] = []

@@ -42,7 +42,7 @@ export async function createAmqpQueues({ url, topology, log, reconnectDelayMs = 
 
   // A session counts once everything is declared and every consumer runs; until then a failure
   // is the opener's to handle (throw at start, try again when reconnecting).
-  const open = async (): Promise<void> => {
+  const open = async (first = false): Promise<void> => {
     // Nagle's algorithm holds small frames (acks, confirms) back: 24 against 845 msg/s measured.
     const connection = await connect(url, { noDelay: true })
     const lost = new AbortController()
@@ -53,7 +53,14 @@ export async function createAmqpQueues({ url, topology, log, reconnectDelayMs = 
     try {
       const publisher = await connection.createConfirmChannel()
       watch(publisher, connection, lost, 'publisher')
-      await declare(publisher, topology)
+      const consumed = await declare(publisher, topology)
+      // Our own consumers died with the connection a reconnect replaces; at the first start, one
+      // on our queues is another process's, and both would take each other's events.
+      if (first && consumed.length > 0) {
+        throw new Error(
+          `RabbitMQ queue ${consumed[0]}${consumed.length > 1 ? ` (and ${consumed.length - 1} more)` : ''} already has a consumer: another shop uses the namespace "${topology.namespace}" on this RabbitMQ; stop it, or give this one a namespace of its own (BROKER_NAMESPACE)`,
+        )
+      }
       const next: Session = { connection, publisher, consumers: [], tags: [], lost }
       if (!draining.signal.aborted) for (const consumer of consumers) await startConsumer(next, consumer)
       if (closed.signal.aborted) throw new Error('closing')
@@ -165,7 +172,7 @@ export async function createAmqpQueues({ url, topology, log, reconnectDelayMs = 
     tags.push({ channel, tag: consumerTag })
   }
 
-  await open()
+  await open(true)
 
   return {
     mode: 'rabbitmq',
@@ -218,16 +225,20 @@ export async function createAmqpQueues({ url, topology, log, reconnectDelayMs = 
   }
 }
 
-async function declare(channel: Channel, { exchanges, queues }: Topology) {
+/** Declares the exchanges and queues; resolves to the queues that already have consumers. */
+async function declare(channel: Channel, { exchanges, queues }: Topology): Promise<string[]> {
+  const consumed: string[] = []
   for (const exchange of exchanges) await channel.assertExchange(exchange, 'headers', { durable: true, autoDelete: false })
   for (const queue of queues) {
     try {
-      await channel.assertQueue(queue.name, { durable: true, arguments: { 'x-queue-type': queue.type } })
+      const { consumerCount } = await channel.assertQueue(queue.name, { durable: true, arguments: { 'x-queue-type': queue.type } })
+      if (consumerCount > 0) consumed.push(queue.name)
     } catch (err) {
       throw new Error(`RabbitMQ refused queue ${queue.name} as a durable ${queue.type} queue: ${(err as Error).message}`, { cause: err })
     }
     await channel.bindQueue(queue.name, queue.exchange, '', queue.args)
   }
+  return consumed
 }
 
 // Headers back to attributes, as eventing-rabbitmq reads them (`x-*` are RabbitMQ's own).

@@ -29,15 +29,20 @@ const query = async (url: string, sql: string) => {
 function startRun(arg: string) {
   const child = spawn(process.execPath, ['--import', 'tsx', new URL('./embedded-postgres.fixture.ts', import.meta.url).pathname, arg], { stdio: ['ignore', 'pipe', 'pipe'] })
   let output = ''
-  return new Promise<{ child: typeof child; pid: number; dataDir: string }>((resolve, reject) => {
+  return new Promise<{ child: typeof child; pid: number; dataDir: string; watchdog: number }>((resolve, reject) => {
     child.stdout.on('data', (d) => {
       output += d
-      const m = /ready (\d+) (\S+)/.exec(output)
-      if (m) resolve({ child, pid: Number(m[1]), dataDir: m[2]! })
+      const m = /ready (\d+) (\S+) (\d+)/.exec(output)
+      if (m) resolve({ child, pid: Number(m[1]), dataDir: m[2]!, watchdog: Number(m[3]) })
     })
     child.stderr.on('data', (d) => (output += d))
     child.on('exit', (code) => reject(new Error(`the run exited (${code}) before its server was ready: ${output}`)))
   })
+}
+
+/** Polls `check` every 50 ms until it holds (the test's timeout bounds it). */
+const waitUntil = async (check: () => boolean) => {
+  while (!check()) await new Promise((r) => setTimeout(r, 50))
 }
 
 const killed = async (child: ReturnType<typeof spawn>) => {
@@ -103,8 +108,17 @@ describe('the embedded PostgreSQL', () => {
     expect(message).not.toContain('\n')
   })
 
-  it('stops a server that a killed run left on the directory, says so, and starts', async () => {
+  it('stops by itself when the run that started it is killed outright (SIGKILL)', async () => {
     const run = await startRun(dataDir)
+    await killed(run.child)
+    await waitUntil(() => !isRunning(run.pid))
+    const server = await startEmbeddedPostgres({ dataDir })
+    await server.stop()
+  }, 60_000)
+
+  it('stops a server that a killed run left on the directory (its watchdog killed too), says so, and starts', async () => {
+    const run = await startRun(dataDir)
+    process.kill(run.watchdog, 'SIGKILL')
     await killed(run.child)
     // The run is gone; its server is not, and it holds the directory.
     expect(isRunning(run.pid)).toBe(true)
@@ -124,6 +138,7 @@ describe('the embedded PostgreSQL', () => {
 describe('a throwaway embedded PostgreSQL', () => {
   it('is deleted by stop(), and clusters that killed runs left are cleaned by the next', async () => {
     const run = await startRun('--throwaway')
+    process.kill(run.watchdog, 'SIGKILL')
     await killed(run.child)
     expect(isRunning(run.pid)).toBe(true)
 

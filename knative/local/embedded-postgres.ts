@@ -13,7 +13,7 @@
  * losing the reason. Here the server gets a process group of its own, and a server that will not
  * start is explained in one line from its own log, with what to do.
  */
-import { execFile, spawn } from 'node:child_process'
+import { execFile, spawn, type ChildProcess } from 'node:child_process'
 import { once } from 'node:events'
 import { existsSync } from 'node:fs'
 import { access, chmod, constants, mkdir, mkdtemp, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises'
@@ -38,6 +38,11 @@ export type EmbeddedPostgres = {
   version: string
   /** The postmaster's PID. */
   pid: number
+  /**
+   * The PID of the small `sh` that gives the server its fast shutdown when this process dies,
+   * however it dies (see `watchParent`). Tests kill it to leave a server behind on purpose.
+   */
+  watchdogPid: number | undefined
   /** Stops the server (a fast shutdown: open sessions are ended); resolves once it has exited. */
   stop(): Promise<void>
 }
@@ -290,8 +295,10 @@ async function serve({ dir, port, binaries, user, throwaway }: ServeOptions): Pr
   }
 
   const pid = child.pid!
+  const watchdog = watchParent(pid)
   // If this process exits without stopping it (an uncaught error, process.exit), the server
-  // gets its fast shutdown all the same. Killed outright, it lives on: the next start stops it.
+  // gets its fast shutdown all the same; killed outright, the watchdog gives it. Should both
+  // fail (the watchdog killed too), the next start finds the server and stops it.
   const onExit = () => {
     try {
       process.kill(pid, 'SIGINT')
@@ -307,13 +314,39 @@ async function serve({ dir, port, binaries, user, throwaway }: ServeOptions): Pr
     dataDir: dir,
     version,
     pid,
+    watchdogPid: watchdog?.pid,
     async stop() {
       process.off('exit', onExit)
+      watchdog?.kill('SIGKILL')
       if (child.exitCode !== null || child.signalCode !== null) return
       await stopServer(pid)
       await exited
     },
   }
+}
+
+// Waits for the end of its standard input, which only this process writes to and never does:
+// the kernel closes the pipe when this process ends, SIGKILL included. Then, if the PID still is
+// a postgres (not a PID given to another program since), a fast shutdown.
+const WATCHDOG = `read _
+if [ -r /proc/$1/comm ]; then comm=$(cat /proc/$1/comm); else comm=$(ps -p "$1" -o comm= 2>/dev/null); fi
+case "$comm" in *postgres*) kill -INT "$1" 2>/dev/null ;; esac`
+
+/**
+ * Starts the watchdog of the server `pid`: a POSIX sh (a few hundred KB, against a Node process's
+ * tens of MB) in a process group of its own, whose standard input is a pipe from this process.
+ * PostgreSQL cannot notice that its parent died, and Node cannot ask the kernel to signal a child
+ * then; a pipe closing can be noticed by anyone. Undefined where there is no sh (Windows).
+ */
+function watchParent(pid: number): ChildProcess | undefined {
+  if (process.platform === 'win32') return undefined
+  const watchdog = spawn('sh', ['-c', WATCHDOG, 'watchdog', String(pid)], { detached: true, stdio: ['pipe', 'ignore', 'ignore'] })
+  watchdog.on('error', () => {}) // no sh: the leftover is stopped by the next start, as before
+  watchdog.stdin?.on('error', () => {})
+  // Neither the process nor its pipe keeps this one alive.
+  watchdog.unref()
+  ;(watchdog.stdin as (NodeJS.WritableStream & { unref?: () => void }) | null)?.unref?.()
+  return watchdog
 }
 
 type Failure = { dir: string; port: number; user: ServerUser; log: string[]; code: number | null; signal: NodeJS.Signals | null }

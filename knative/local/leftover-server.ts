@@ -9,8 +9,8 @@
  */
 import { execFile } from 'node:child_process'
 import { readFileSync } from 'node:fs'
-import { readFile, rm } from 'node:fs/promises'
-import { join } from 'node:path'
+import { readFile, realpath, rm } from 'node:fs/promises'
+import { basename, join, resolve } from 'node:path'
 import { promisify } from 'node:util'
 
 export type Leftover = { pid: number; port: number }
@@ -30,7 +30,7 @@ export async function findLeftoverServer(dataDir: string): Promise<Leftover | un
   }
   const pid = Number(lines[0])
   if (!Number.isInteger(pid) || pid <= 0 || !isRunning(pid)) return undefined
-  if (!(await isPostgres(pid))) {
+  if (!(await isPostmasterOf(pid, dataDir, lines[1] ?? ''))) {
     await rm(file, { force: true })
     return undefined
   }
@@ -82,13 +82,24 @@ export function isRunning(pid: number): boolean {
   }
 }
 
-async function isPostgres(pid: number): Promise<boolean> {
+/**
+ * Whether `pid` is a postmaster serving `dataDir`: a program named `postgres` started with `-D`
+ * naming that directory (as `dataDir`, or as the path PostgreSQL wrote on line 2 of its pid file).
+ * A PID in a stale pid file may have been given to anything since (a reboot after a killed run):
+ * a `psql -U postgres`, a backend of the machine's own PostgreSQL. None of those may be stopped.
+ */
+async function isPostmasterOf(pid: number, dataDir: string, writtenDir: string): Promise<boolean> {
+  let argv: string[]
   try {
-    if (process.platform === 'linux') return /postgres/.test(await readFile(`/proc/${pid}/cmdline`, 'utf8'))
-    const { stdout } = await promisify(execFile)('ps', ['-p', String(pid), '-o', 'command='])
-    return /postgres/.test(stdout)
+    if (process.platform === 'linux') argv = (await readFile(`/proc/${pid}/cmdline`, 'utf8')).split('\0')
+    else argv = (await promisify(execFile)('ps', ['-p', String(pid), '-o', 'command='])).stdout.trim().split(/\s+/)
   } catch {
     // Cannot tell (Windows, no ps): assume it is, so nothing is removed that PostgreSQL needs.
     return true
   }
+  if (basename(argv[0] ?? '') !== 'postgres') return false
+  const dir = argv[argv.indexOf('-D') + 1]
+  if (argv.indexOf('-D') < 0 || !dir) return false
+  const real = (path: string) => realpath(path).catch(() => resolve(path))
+  return dir === writtenDir || (await real(dir)) === (await real(dataDir))
 }

@@ -5,10 +5,11 @@
  * one killed outright is back on the same port.
  */
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { createServer, type AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { freePort, startFunctionProcess, superviseFunction, type FunctionProcess } from './processes.ts'
+import { assertPortsFree, freePort, startFunctionProcess, superviseFunction, type FunctionProcess } from './processes.ts'
 
 // Fails its first start (as a function timing out on the migration lock would, or with FAIL_WITH),
 // then serves 200 on every path until it is stopped.
@@ -64,6 +65,24 @@ describe('function processes', () => {
     })
     await expect(failed).rejects.toThrow(/^fake: invalid configuration: FAKE_RATE: must be a number \(got "abc"\)$/)
     expect(lines).toEqual(['fake fake: invalid configuration:', 'fake   FAKE_RATE: must be a number (got "abc")'])
+  })
+
+  it('says in one line which given ports another process has, and which setting moves them', async () => {
+    const held = createServer()
+    await new Promise<void>((resolve) => held.listen(0, '127.0.0.1', resolve))
+    const port = (held.address() as AddressInfo).port
+    const free = await freePort()
+    try {
+      await expect(assertPortsFree([{ port: free, owner: 'auth', setting: 'FUNCTION_PORT_BASE' }])).resolves.toBeUndefined()
+      await expect(
+        assertPortsFree([
+          { port: free, owner: 'auth', setting: 'FUNCTION_PORT_BASE' },
+          { port, owner: 'cart', setting: 'FUNCTION_PORT_BASE' },
+        ]),
+      ).rejects.toThrow(`port ${port} (cart) is in use by another process: stop it, or set FUNCTION_PORT_BASE to free ports (0 picks free ones)`)
+    } finally {
+      await new Promise((resolve) => held.close(resolve))
+    }
   })
 
   it('moves to another port only when its port was taken', async () => {

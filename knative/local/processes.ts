@@ -20,6 +20,35 @@ export async function freePort(): Promise<number> {
   return port
 }
 
+/**
+ * Rejects, in one line naming each port, whose it is and the variable that sets it, when any of
+ * `ports` cannot be listened on at 127.0.0.1 (another process has it). Fixed ports only: a port
+ * taken by someone else would otherwise answer the readiness probe, or the shop's own requests,
+ * in the function's place.
+ *
+ * @example
+ * ```ts
+ * await assertPortsFree([{ port: 8080, owner: 'the ingress', setting: 'INGRESS_PORT' }])
+ * ```
+ */
+export async function assertPortsFree(ports: { port: number; owner: string; setting: string }[]): Promise<void> {
+  const taken: typeof ports = []
+  for (const p of ports) {
+    const server = createServer()
+    const free = await new Promise<boolean>((resolve) => {
+      server.once('error', () => resolve(false))
+      server.listen(p.port, '127.0.0.1', () => resolve(true))
+    })
+    if (free) await new Promise((resolve) => server.close(resolve))
+    else taken.push(p)
+  }
+  if (taken.length === 0) return
+  const settings = [...new Set(taken.map((t) => t.setting))]
+  throw new Error(
+    `${taken.map((t) => `port ${t.port} (${t.owner})`).join(', ')} ${taken.length === 1 ? 'is' : 'are'} in use by another process: stop it, or set ${settings.join(' and ')} to free ports (0 picks free ones)`,
+  )
+}
+
 export type FunctionProcess = { name: string; url: string; child: Child; stop: () => Promise<void> }
 
 type StartOptions = {
