@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Bundles each function of functions/catalog.json into one file: functions/<name>/index.ts ->
-// dist/<name>/index.mjs, with its migrations beside it (and any *-worker.mjs it starts). One image
-// per function.
+// dist/<name>/index.mjs, with its migrations beside it (and any *-worker.mjs it starts), and the
+// API documents it serves in dist/<name>/public/ (see functions/api-docs.ts). One image per function.
 //
 //   node build.mjs                 build every function
 //   node build.mjs auth product    build these
@@ -11,6 +11,7 @@
 import { cp, mkdir, readdir, rename, rm, stat } from 'node:fs/promises'
 import { existsSync } from 'node:fs'
 import { join } from 'node:path'
+import { pathToFileURL } from 'node:url'
 import { execFileSync } from 'node:child_process'
 import { parseArgs } from 'node:util'
 import { build } from 'esbuild'
@@ -36,6 +37,21 @@ if (unknown.length) {
 const names = wanted.length ? wanted : all
 
 const kb = (n) => `${(n / 1024).toFixed(1)} KB`.padStart(9)
+
+// The API documents (functions/api-docs.ts), made from the functions' own routes and schemas, go
+// beside each bundle as the public/ files the function serves: its part of the OpenAPI document,
+// and for auth the merged documents and the docs page. api-docs.ts is TypeScript: bundled here
+// (our sources only; packages load from node_modules) and imported.
+const apiDocs = await (async () => {
+  const file = join(root, 'dist', `.api-docs.${process.pid}.mjs`)
+  await build({ entryPoints: [join(root, 'functions', 'api-docs.ts')], outfile: file, bundle: true, packages: 'external', platform: 'node', target: 'node20', format: 'esm', logLevel: 'warning' })
+  try {
+    return await import(pathToFileURL(file).href)
+  } finally {
+    await rm(file, { force: true })
+  }
+})()
+const routes = apiDocs.appRoutes()
 
 for (const name of names) {
   const src = join(root, 'functions', name)
@@ -64,10 +80,11 @@ for (const name of names) {
     logLevel: 'warning',
   })
   if (existsSync(join(src, 'migrations'))) await cp(join(src, 'migrations'), join(staging, 'migrations'), { recursive: true })
+  const served = await apiDocs.writePublicFiles(name, join(staging, 'public'), routes)
   await moveInto(staging, out)
   const size = (await stat(join(out, 'index.mjs'))).size
   const extra = await Promise.all(workers.map(async (w) => `${w} ${kb((await stat(join(out, w))).size).trim()}`))
-  console.log(`build: dist/${name}/index.mjs ${kb(size)}${extra.length ? `  (+ ${extra.join(', ')})` : ''}`)
+  console.log(`build: dist/${name}/index.mjs ${kb(size)}${extra.length ? `  (+ ${extra.join(', ')})` : ''}${served.length ? `  serves ${[...new Set(served.map((p) => p.replace(/^\/api\/docs\/.*/, '/api/docs')))].join(' ')}` : ''}`)
 }
 
 /** Renames every file of `from` into `to` (replacing what is there), drops what `from` lacks, removes `from`. */

@@ -7,7 +7,7 @@
  */
 import { functions } from '../functions/catalog.ts'
 import { createDatabase, dropDatabase, serverOf } from '../knative/local/databases.ts'
-import { startThrowawayPostgres } from '../knative/local/embedded-postgres.ts'
+import { startThrowawayPostgres } from '../knative/local/postgres/embedded-postgres.ts'
 import { createPool, type Pool } from '../shared/db.ts'
 import { createLogger } from '../shared/log.ts'
 import { migrate } from '../shared/migrate.ts'

@@ -15,12 +15,12 @@ export type FunctionInfo = {
   name: string
   /** The PostgreSQL schema it owns; its database role has the same name. */
   schema: string
-  /** The public `/api/<group>` it serves through the ingress; absent for dead-letter, every Trigger's dead-letter sink, which is internal only. */
+  /** The public `/api/<group>` it serves through the ingress; absent for dead-letter (every Trigger's dead-letter sink, internal only) and web (the storefront, routed at `/`). */
   group?: string
 }
 
 /**
  * Every function, in start order: the local runner gives them ports in this order from
- * `FUNCTION_PORT_BASE` (auth 8081 … dead-letter 8086).
+ * `FUNCTION_PORT_BASE` (auth 8081 … dead-letter 8086, web 8087).
  */
 export const functions: readonly FunctionInfo[] = list

@@ -35,6 +35,7 @@ describe('requireUser', () => {
   it('accepts X-User-ID equal to the token subject and refuses any other (403)', async () => {
     const token = await keys.tokenFor({ id: userId })
     expect((await call(app, 'GET', '/me', { token, headers: { 'X-User-ID': userId } })).status).toBe(200)
+    expect((await call(app, 'GET', '/me', { token, headers: { 'X-User-ID': userId.toUpperCase() } })).status).toBe(200)
     const forged = await call(app, 'GET', '/me', { token, headers: { 'X-User-ID': randomUUID() } })
     expect(forged.status).toBe(403)
     expect(forged.headers.get('Content-Type')).toBe('application/problem+json')

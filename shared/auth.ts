@@ -8,6 +8,8 @@ import type { MiddlewareHandler } from 'hono'
 import { SignJWT, createLocalJWKSet, exportJWK, generateKeyPair, importJWK, jwtVerify, type JWK } from 'jose'
 import * as v from 'valibot'
 import { forbidden, unauthorized } from './errors.ts'
+import { withRouteMeta } from './route-meta.ts'
+import { Uuid } from './validate.ts'
 
 /** A user's role, as a valibot schema: `customer` (every account made by register) or `admin` (may change the catalog). */
 export const Role = v.picklist(['customer', 'admin'])
@@ -93,12 +95,13 @@ export async function createTokenSigner({
 
 /**
  * Answers the user a token (a compact JWS) names; rejects when it is malformed, not signed by a
- * known key, expired, for another issuer or audience, or its claims are not a user's.
+ * known key, expired, for another issuer or audience, or its claims are not a user's. The id is in
+ * lower case, however the token writes it.
  */
 export type TokenVerifier = (token: string) => Promise<AuthUser>
 
 const Claims = v.object({
-  sub: v.pipe(v.string(), v.uuid()),
+  sub: Uuid,
   email: v.string(),
   role: Role,
   exp: v.number(),
@@ -146,23 +149,25 @@ export const bearerToken = (header: string | undefined): string | undefined =>
  * user, else 403, so a header can never choose whose data is read. Sets `c.get('user')`.
  */
 export function requireUser(verify: TokenVerifier): MiddlewareHandler {
-  return async function requireUser(c, next) {
+  // The API description reads who may call a route from here (shared/openapi.ts).
+  return withRouteMeta(async function requireUser(c, next) {
     const token = bearerToken(c.req.header('Authorization'))
     if (!token) throw unauthorized()
     const user = await verify(token).catch(() => {
       throw unauthorized('the token is invalid or has expired')
     })
+    // A uuid in any case is the same user (the token's id is in lower case, see Uuid).
     const claimed = c.req.header('X-User-ID')
-    if (claimed !== undefined && claimed !== user.id) throw forbidden('X-User-ID does not match the signed-in user')
+    if (claimed !== undefined && claimed.toLowerCase() !== user.id) throw forbidden('X-User-ID does not match the signed-in user')
     c.set('user', user)
     await next()
-  }
+  }, { kind: 'auth', role: 'user' })
 }
 
 /** Requires `role: "admin"`, else 403 (an RFC 9457 problem); use after `requireUser`. */
 export function requireAdmin(): MiddlewareHandler {
-  return async function requireAdmin(c, next) {
+  return withRouteMeta(async function requireAdmin(c, next) {
     if (c.get('user').role !== 'admin') throw forbidden('this needs an admin')
     await next()
-  }
+  }, { kind: 'auth', role: 'admin' })
 }

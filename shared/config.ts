@@ -83,6 +83,21 @@ export const jsonVar = <S extends v.GenericSchema>(schema: S) =>
   )
 
 /**
+ * A valibot schema for a variable holding a comma-separated list of web origins
+ * (`https://shop.example.com,http://localhost:5173`): scheme, host and port, no path; each
+ * written as browsers send it in `Origin`. Unset or blank: none.
+ */
+export const originsVar = () =>
+  v.pipe(
+    v.optional(v.string(), ''),
+    v.transform((s) => s.split(',').map((o) => o.trim()).filter(Boolean)),
+    v.check(
+      (list) => list.every((o) => URL.canParse(o) && ['http:', 'https:'].includes(new URL(o).protocol) && new URL(o).origin === o),
+      'must be a comma-separated list of origins such as https://shop.example.com (scheme, host and port; no path, no trailing slash)',
+    ),
+  )
+
+/**
  * The variables every function reads, with their defaults and bounds (the README's "Configuration"
  * table, rows "all"); a function adds its own with `{ ...BaseEnv, … }`.
  */
@@ -98,6 +113,8 @@ export const BaseEnv = {
   NODE_ENV: stringVar('development'),
   /** Empty: every interface (what Knative needs); the local runner binds 127.0.0.1. */
   HOST: stringVar(''),
+  /** The browser origins allowed to call the API (shared/cors.ts); none by default. */
+  CORS_ORIGINS: originsVar(),
 }
 
 /**

@@ -79,7 +79,7 @@ function routesOf({ product, cart, productId }: Shop): Route[] {
     { name: 'GET /api/products', ok: 200, send: () => call(product, 'GET', '/api/products?limit=5') },
     { name: 'GET /api/products/:id', ok: 200, send: () => call(product, 'GET', `/api/products/${productId}`) },
     { name: 'POST /api/products', ok: 201, send: asAdmin('POST', '/api/products', { name: 'Spare kettle', price_cents: 990 }) },
-    { name: 'PUT /api/products/:id', ok: 200, send: asAdmin('PUT', `/api/products/${productId}`, { name: 'Kettle', price_cents: 1250, stock: 1_000_000 }) },
+    { name: 'PUT /api/products/:id', ok: 200, send: asAdmin('PUT', `/api/products/${productId}`, { name: 'Kettle', description: '', price_cents: 1250, stock: 1_000_000 }) },
     { name: 'PATCH /api/products/:id', ok: 200, send: asAdmin('PATCH', `/api/products/${productId}`, { price_cents: 1250 }) },
     { name: 'DELETE /api/products/:id', ok: 404, send: asAdmin('DELETE', `/api/products/${randomUUID()}`) },
     { name: 'POST /api/products/:id/stock', ok: 200, send: asAdmin('POST', `/api/products/${productId}/stock`, { delta: 1 }) },

@@ -13,6 +13,7 @@ import { isDatabaseUnavailable, ping, type Pool } from './db.ts'
 import { HttpProblem, databaseUnavailable, payloadTooLarge, problemResponse } from './errors.ts'
 import type { Logger } from './log.ts'
 import { routeTemplate, type Metrics } from './metrics.ts'
+import { servePublicFiles } from './public-files.ts'
 
 type AppOptions = {
   log: Logger
@@ -20,15 +21,21 @@ type AppOptions = {
   /** Checked by `/healthz`; without one, `/healthz` only says the process is up. */
   pool?: Pool
   maxBodyBytes?: number
+  /**
+   * The files the build put beside the bundle for clients (its API documents, see
+   * shared/public-files.ts): by default `public/` beside the running module, which in a bundle is
+   * `dist/<name>/public/`; run from the sources there is none, and nothing is served.
+   */
+  publicDir?: URL | string
 }
 
 /**
  * A Hono app with what every function shares, in this order: an `X-Request-Id` (kept from the
  * request or made), an access-log line per request, the HTTP metrics, 405 with `Allow` for a known
  * path and another method, a body limit of `maxBodyBytes` (default 64 KiB; over it, 413),
- * `GET /healthz` (200 `{"status":"ok"}`, or 503 when `pool` does not answer) and `GET /metrics`
- * (Prometheus text). Every error is answered as an RFC 9457 problem (`application/problem+json`):
- * an `HttpProblem` as it says, Hono's own 4xx with their message, the database out of reach (see
+ * `GET /healthz` (200 `{"status":"ok"}`, or 503 when `pool` does not answer), `GET /metrics`
+ * (Prometheus text) and a `GET` route for each file under `publicDir` (the API documents). Every
+ * error is answered as an RFC 9457 problem (`application/problem+json`): an `HttpProblem` as it says, Hono's own 4xx with their message, the database out of reach (see
  * `isDatabaseUnavailable`) 503 with `Retry-After` (as `/healthz` then says too), anything else 500
  * (and logged).
  *
@@ -38,7 +45,7 @@ type AppOptions = {
  * app.get('/api/products', …)
  * ```
  */
-export function createApp({ log, metrics, pool, maxBodyBytes = 64 * 1024 }: AppOptions) {
+export function createApp({ log, metrics, pool, maxBodyBytes = 64 * 1024, publicDir = new URL('./public/', import.meta.url) }: AppOptions) {
   const app = new Hono()
 
   app.use(requestId())
@@ -65,6 +72,8 @@ export function createApp({ log, metrics, pool, maxBodyBytes = 64 * 1024 }: AppO
     return c.json({ status: 'ok' })
   })
   app.get('/metrics', metrics.handler)
+  // Before the function's own routes: `/api/products/openapi.json` is not a product id.
+  servePublicFiles(app, publicDir)
 
   app.notFound((c) => problemResponse(c, 404, `no route for ${c.req.method} ${c.req.path}`))
   app.onError((err, c) => renderError(err, c, log))
@@ -84,7 +93,12 @@ function renderError(err: Error, c: Context, log: Logger): Response {
     return problemResponse(c, problem.status, problem.message, { headers: problem.headers })
   }
   if (err instanceof HttpProblem) {
-    if (err.status >= 500) log.error('request failed', { request_id: c.get('requestId'), err: err.cause ?? err })
+    // A 503 is a dependency out of reach for now (product, the broker): one warning line, no
+    // stack; a client retry is the remedy. Any other 5xx is ours to fix, with its stack.
+    if (err.status === 503) {
+      const cause = err.cause instanceof Error ? err.cause.message : undefined
+      log.warn('request failed: a dependency is unavailable', { request_id: c.get('requestId'), detail: err.message, ...(cause ? { cause } : {}) })
+    } else if (err.status >= 500) log.error('request failed', { request_id: c.get('requestId'), err: err.cause ?? err })
     return problemResponse(c, err.status, err.message, { errors: err.errors, headers: err.headers, type: err.type, extensions: err.extensions })
   }
   // Hono's own (a malformed JSON body, …): their messages are written for clients.

@@ -8,7 +8,8 @@ import type { AddressInfo } from 'node:net'
 import { serve } from '@hono/node-server'
 import type { Hono } from 'hono'
 import { ConfigError, EXIT_CONFIG } from './config.ts'
-import { createPool, type Pool } from './db.ts'
+import { withCors } from './cors.ts'
+import { createPool, isDatabaseUnavailable, type Pool } from './db.ts'
 import { createLogger, type LogLevel, type Logger } from './log.ts'
 import { createMetrics, type Metrics } from './metrics.ts'
 import { migrate } from './migrate.ts'
@@ -21,6 +22,7 @@ type BaseConfig = {
   DATABASE_NAMED_STATEMENTS: 'on' | 'off'
   MIGRATE: 'auto' | 'only' | 'off'
   LOG_LEVEL: LogLevel
+  CORS_ORIGINS: string[]
 }
 
 /** What `startFunction` hands a function's app factory: its database pool, its logger and its metrics registry. */
@@ -46,7 +48,8 @@ export type RunningFunction = { port: number; stop: () => Promise<void> }
 
 /**
  * Starts a function: makes its pool and logger, migrates `schema` from `migrations` (unless
- * `MIGRATE=off`), builds `app` with its `FunctionDeps` and serves it on `HOST`:`PORT`. Resolves
+ * `MIGRATE=off`), builds `app` with its `FunctionDeps` and serves it on `HOST`:`PORT`, behind CORS
+ * for the browser origins of `CORS_ORIGINS` (shared/cors.ts; none: as it is). Resolves
  * once it listens, or to `undefined` after a `MIGRATE=only` run (the pool closed). Rejects when a
  * migration fails or the app factory throws.
  */
@@ -66,7 +69,7 @@ export async function startFunction({ name, config, schema, migrations, app, onS
     return undefined
   }
   const metrics = createMetrics()
-  const fetch = (await app({ pool, log, metrics })).fetch
+  const { fetch } = withCors(await app({ pool, log, metrics }), config.CORS_ORIGINS)
   const server = await new Promise<Server>((resolve, reject) => {
     // A port in use (EADDRINUSE) rejects the start (main() reports it and exits 1), not an unheard 'error'.
     const s = serve({ fetch, port: config.PORT, ...(config.HOST ? { hostname: config.HOST } : {}) }, () => {
@@ -149,8 +152,16 @@ export function main(name: string, start: () => Promise<RunningFunction | undefi
         console.error(`${name}: ${err.message}`)
         process.exit(EXIT_CONFIG)
       }
-      console.error(`${name}: failed to start:`, err)
+      // The database refusing us (missing, a wrong role, out of reach) is a fact about the
+      // setup, said in one line; anything else is a bug, shown with its stack.
+      if (isDatabaseUnavailable(err) || hasSqlState(err)) {
+        const { message, code } = err as { message?: string; code?: string }
+        console.error(`${name}: failed to start: the database: ${message ?? String(err)}${code ? ` (${code})` : ''}`)
+      } else console.error(`${name}: failed to start:`, err)
       process.exit(1)
     },
   )
 }
+
+// A PostgreSQL error: its SQLSTATE is five digits or capitals (3D000, 28P01, …).
+const hasSqlState = (err: unknown) => typeof err === 'object' && err !== null && /^[0-9A-Z]{5}$/.test(String((err as { code?: unknown }).code))

@@ -1,7 +1,8 @@
 /**
  * End to end: the real local runner (bundles as processes, the local ingress, the local broker
  * on free ports) and a client that goes through the ingress only, like a shopper would.
- * Runs with the in-memory broker, and with RabbitMQ too when AMQP_URL is set.
+ * Runs with the in-memory broker, and with RabbitMQ too when AMQP_URL is set, through the NGINX
+ * Ingress routes; and once more, with one shopper, through the Gateway API routes.
  */
 import { randomUUID } from 'node:crypto'
 import { mkdtemp } from 'node:fs/promises'
@@ -9,11 +10,15 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest'
 import { deleteTopology } from '../eventing/local/delete-topology.ts'
+import type { IngressChoice } from '../knative/local/ingress.ts'
 import { startShop, type Shop } from '../knative/local/runner.ts'
+import { checkResponse } from './contract.ts'
 import { uniqueEmail } from './support.ts'
 
 const root = new URL('..', import.meta.url).pathname
 const modes = ['memory', ...(process.env.AMQP_URL ? ['rabbitmq'] : [])] as const
+// Each broker mode through the default ingress choice; the other choice once, with the memory broker.
+const stacks: [(typeof modes)[number], IngressChoice][] = [...modes.map((mode): [(typeof modes)[number], IngressChoice] => [mode, 'nginx']), ['memory', 'gateway']]
 
 /** Collects the stack's log lines; E2E_VERBOSE=1 shows them as they come. */
 const logs: string[] = []
@@ -31,6 +36,8 @@ function client(base: string, token?: string) {
       ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
     })
     const text = await res.text()
+    // Through the ingress, every answer is what the API document says (test/contract.ts).
+    checkResponse(method, path, { status: res.status, headers: res.headers, text })
     return { status: res.status, json: text ? JSON.parse(text) : undefined }
   }
   return { send, as: (t: string) => client(base, t) }
@@ -84,7 +91,7 @@ async function shop(api: Client, productIds: string[]) {
   return order.status as string
 }
 
-describe.each(modes)('the shop on one machine, broker %s', (mode) => {
+describe.each(stacks)('the shop on one machine, broker %s, ingress %s', (mode, ingress) => {
   let running: Shop
   let api: Client
   const productIds: string[] = []
@@ -95,6 +102,7 @@ describe.each(modes)('the shop on one machine, broker %s', (mode) => {
     running = await startShop({
       root,
       ingressPort: 0,
+      ingress,
       functionPortBase: 0,
       dataDir: await mkdtemp(join(tmpdir(), 'shop-e2e-')),
       databaseUrl: inject('databaseUrl'),
@@ -124,10 +132,25 @@ describe.each(modes)('the shop on one machine, broker %s', (mode) => {
     expect(['paid', 'payment_failed']).toContain(await shop(api, productIds))
   }, 60_000)
 
-  it('serves 50 shoppers at once, each order final with one payment', async () => {
-    const outcomes = await Promise.all(Array.from({ length: 50 }, () => shop(api, productIds)))
-    expect(outcomes.every((s) => s === 'paid' || s === 'payment_failed')).toBe(true)
-  }, 120_000)
+  // The load is the broker's and the functions', the same through either ingress choice: once is enough.
+  if (ingress === 'nginx') {
+    it('serves 50 shoppers at once, each order final with one payment', async () => {
+      const outcomes = await Promise.all(Array.from({ length: 50 }, () => shop(api, productIds)))
+      expect(outcomes.every((s) => s === 'paid' || s === 'payment_failed')).toBe(true)
+    }, 120_000)
+  }
+
+  it('carries one request id from the client through the ingress to the function, and on the ingress’s own errors', async () => {
+    const id = `e2e-${randomUUID()}`
+    const served = await fetch(`${running.ingressUrl}/api/products?limit=1`, { headers: { 'X-Request-Id': id } })
+    expect(served.status).toBe(200)
+    expect(served.headers.get('X-Request-Id')).toBe(id)
+    // Answered by the ingress itself (no route), or by a function routed at `/`: the same id either way.
+    const unrouted = await fetch(`${running.ingressUrl}/nope`, { headers: { 'X-Request-Id': id } })
+    expect(unrouted.status).toBe(404)
+    expect(unrouted.headers.get('X-Request-Id')).toBe(id)
+    if (unrouted.headers.get('Content-Type') === 'application/problem+json') expect(await unrouted.json()).toMatchObject({ status: 404, instance: '/nope', request_id: id })
+  })
 
   it('answers problem+json 404 for what no Ingress routes, and never exposes internal routes', async () => {
     for (const path of ['/nope', '/events/order.created', '/internal/outbox/flush', '/metrics', '/api/carts']) {

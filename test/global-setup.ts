@@ -7,7 +7,7 @@
 import { fileURLToPath } from 'node:url'
 import type { TestProject } from 'vitest/node'
 import { DatabaseSetupError } from '../knative/local/databases.ts'
-import { EmbeddedPostgresError, startThrowawayPostgres } from '../knative/local/embedded-postgres.ts'
+import { EmbeddedPostgresError, startThrowawayPostgres } from '../knative/local/postgres/embedded-postgres.ts'
 import { buildIfStale } from '../knative/local/runner.ts'
 import { createTestDatabase } from './test-database.ts'
 

@@ -9,6 +9,7 @@ import { createTokenSigner, createTokenVerifier, generateSigningKey, type Role }
 import { createPool } from '../shared/db.ts'
 import { createLogger } from '../shared/log.ts'
 import { createMetrics } from '../shared/metrics.ts'
+import { checkEventAnswer, checkResponse } from './contract.ts'
 
 export const ISSUER = 'shop-auth'
 export const AUDIENCE = 'shop'
@@ -46,7 +47,11 @@ export const uniqueEmail = (prefix = 'user') => `${prefix}-${randomUUID().slice(
 
 type CallOptions = { body?: unknown; token?: string; headers?: Record<string, string> }
 
-/** A JSON request to an in-process app: `call(app, 'POST', '/api/x', { body, token })`. */
+/**
+ * A JSON request to an in-process app: `call(app, 'POST', '/api/x', { body, token })`. Every
+ * answer is checked against the API document first (test/contract.ts): a route that answers
+ * otherwise than its description says fails the test that called it.
+ */
 export async function call(app: { request: (path: string, init: RequestInit) => Response | Promise<Response> }, method: string, path: string, { body, token, headers = {} }: CallOptions = {}) {
   const res = await app.request(path, {
     method,
@@ -58,6 +63,7 @@ export async function call(app: { request: (path: string, init: RequestInit) => 
     ...(body !== undefined ? { body: typeof body === 'string' ? body : JSON.stringify(body) } : {}),
   })
   const text = await res.text()
+  checkResponse(method, path, { status: res.status, headers: res.headers, text })
   const json = text && /json/.test(res.headers.get('Content-Type') ?? '') ? JSON.parse(text) : undefined
   return { status: res.status, headers: res.headers, json, text }
 }
@@ -73,12 +79,14 @@ export const fetchVia = (app: RequestApp): typeof fetch =>
 
 type EventOptions = { type: string; data: unknown; id?: string; source?: string; mode?: 'binary' | 'structured' }
 
-/** Delivers one CloudEvent to an app the way the broker does (binary mode unless asked). */
+/** Delivers one CloudEvent to an app the way the broker does (binary mode unless asked); the answer is checked as an event route's (test/contract.ts). */
 export async function postEvent(app: RequestApp, path: string, { type, data, id = randomUUID(), source = '/test', mode = 'binary' }: EventOptions) {
   const event = new CloudEvent({ type, source, id, datacontenttype: 'application/json', data })
   const { headers, body } = mode === 'binary' ? HTTP.binary(event) : HTTP.structured(event)
   const res = await app.request(path, { method: 'POST', headers: headers as Record<string, string>, body: body as string })
-  return { status: res.status, headers: res.headers, text: await res.text() }
+  const answer = { status: res.status, headers: res.headers, text: await res.text() }
+  checkEventAnswer(path, answer)
+  return answer
 }
 
 /** The value of one sample in an app's /metrics text (0 when absent). */

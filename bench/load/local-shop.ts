@@ -12,15 +12,13 @@ import * as v from 'valibot'
 import { deleteTopology } from '../../eventing/local/delete-topology.ts'
 import { loadConfig, optionalUrlVar } from '../../shared/config.ts'
 import { startShop } from '../../knative/local/runner.ts'
+import { passedOn } from '../../knative/local/function-env.ts'
 import type { Output } from '../../knative/local/processes.ts'
 
 const LocalEnv = v.object({
   DATABASE_URL: optionalUrlVar(['postgres:', 'postgresql:']),
   AMQP_URL: optionalUrlVar(['amqp:', 'amqps:']),
 })
-
-// Handed on to the functions when set, as `npm start` does.
-const PASSED_ON = ['PAYMENT_SUCCESS_RATE', 'PAYMENT_DELAY_MS', 'BCRYPT_COST', 'BCRYPT_THREADS', 'LOG_LEVEL', 'JWT_ISSUER', 'JWT_AUDIENCE', 'DATABASE_POOL_MAX']
 
 // A load run's defaults: payments fast enough that orders settle within the run (not 2 s), and
 // the production bcrypt cost, so that sign-ups cost what they would.
@@ -30,7 +28,8 @@ export type LocalShop = Awaited<ReturnType<typeof startLocalShop>>
 
 export async function startLocalShop({ root, env, output }: { root: string; env: Record<string, string | undefined>; output: Output }) {
   const config = loadConfig(LocalEnv, env)
-  const given = Object.fromEntries(PASSED_ON.flatMap((k) => (env[k] ? [[k, env[k]!]] : [])))
+  // Handed on to the functions when set, as `npm start` does.
+  const given = passedOn(env)
   const dataDir = await mkdtemp(join(tmpdir(), 'shop-load-'))
   // Queues of their own in RabbitMQ: a shop started by `npm start` on the same server is not disturbed.
   const namespace = `load${randomBytes(4).toString('hex')}`

@@ -39,6 +39,8 @@ const MAX_LINES = 8
 const LINE_MAX = 999
 // Pending orders are looked up at most this often, so checking does not crowd out shopping.
 const TRACK_EVERY_MS = 1_000
+// How many checkouts, on average, for one that is cancelled right after it was placed.
+const CANCEL_EVERY = 4
 // A checkout that got no answer is sent again with the same Idempotency-Key: the shop makes one order of it.
 const CHECKOUT_ATTEMPTS = 3
 
@@ -90,6 +92,12 @@ export async function runShopper(n: number, ctx: ShopperContext): Promise<Shoppe
       if (placed.data) {
         book.place(owner, placed.data.id, placed.data.status)
         cart = [] // what the shop does next, through order.created
+        // One checkout in CANCEL_EVERY changes its mind at once, racing its payment: 200 while the
+        // order is pending, 409 once it was paid or failed. Either way it must never stay charged.
+        if (placed.data.status === 'pending' && random() < 1 / CANCEL_EVERY) {
+          const cancelled = await me.request({ method: 'POST', path: `/api/orders/${placed.data.id}/cancel`, expect: [200, 409], schema: Order })
+          if (cancelled.data) book.update(owner, cancelled.data.id, cancelled.data.status)
+        }
       }
       if (placed.status !== NO_ANSWER) return
     }

@@ -37,6 +37,8 @@ export type LocalBrokerOptions = {
 
 export type LocalBroker = {
   mode: 'memory' | 'rabbitmq'
+  /** The namespace its exchanges and queues are named in (`b.<namespace>.<broker>`, `<namespace>.<trigger>`). */
+  namespace: string
   /** Broker name → its ingress URL (`http://127.0.0.1:<port>/`). */
   brokers: Record<string, string>
   /** The K_SINK a Service gets from its SinkBinding, if it has one. */
@@ -122,6 +124,7 @@ export async function startLocalBroker({ manifestsDir, amqpUrl, resolve, log, pi
   let draining: Promise<void> | undefined
   return {
     mode: queues.mode,
+    namespace: ns,
     brokers,
     sinkFor(service) {
       const binding = manifests.sinkBindings.find((b) => b.subject.kind === 'Service' && b.subject.name === service)

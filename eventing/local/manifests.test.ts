@@ -150,6 +150,16 @@ spec: { broker: orders, subscriber: { ref: { kind: Service, name: s } }, ${spec}
     await expect(load(yaml)).rejects.toThrow(message)
   })
 
+  it('a Broker whose config names a namespace where no file defines that RabbitmqBrokerConfig', async () => {
+    const broker = (namespace: string) => `apiVersion: eventing.knative.dev/v1
+kind: Broker
+metadata: { name: payments, annotations: { eventing.knative.dev/broker.class: RabbitMQBroker } }
+spec: { config: { kind: RabbitmqBrokerConfig, name: c, namespace: ${namespace} } }`
+    await expect(load(broker('elsewhere'))).rejects.toThrow(/Broker payments: spec.config names RabbitmqBrokerConfig elsewhere\/c, which no file defines/)
+    // The files' own namespace (no Kustomization here: `default`) is found.
+    expect((await load(broker('default'))).brokers.map((b) => b.name)).toEqual(['orders', 'payments'])
+  })
+
   it('spec.filters, which the RabbitMQ broker ignores (a warning; the Trigger then takes every event)', async () => {
     const m = await load(triggerWith('filters: [{ exact: { type: a } }]'))
     expect(m.warnings).toEqual([expect.stringMatching(/spec.filters is ignored/)])

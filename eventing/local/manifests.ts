@@ -67,7 +67,8 @@ const schemas = {
     metadata: Metadata,
     spec: v.optional(
       v.looseObject({
-        config: v.optional(v.looseObject({ kind: v.literal('RabbitmqBrokerConfig'), name: Name })),
+        // `namespace`: eventing-rabbitmq requires it; core Eventing fills in the Broker's own when it is left out.
+        config: v.optional(v.looseObject({ kind: v.literal('RabbitmqBrokerConfig'), name: Name, namespace: v.optional(Name) })),
         delivery: v.optional(Delivery),
       }),
       {},
@@ -202,14 +203,16 @@ export async function loadManifests(dir: string, { namespace: forced }: { namesp
   }
   const of = <K extends Kind>(kind: K) => found.filter((f) => f.kind === kind).map((f) => ({ file: f.file, ...parse(f, kind) }))
 
-  const configs = new Map(of('RabbitmqBrokerConfig').map((c) => [c.metadata.name, c.spec.queueType]))
+  // By namespace and name: a Broker's config may name another namespace than the Broker's.
+  const configs = new Map(of('RabbitmqBrokerConfig').map((c) => [`${c.metadata.namespace ?? defaultNamespace}/${c.metadata.name}`, c.spec.queueType]))
   const brokers = of('Broker').map(({ file, metadata, spec }): BrokerManifest => {
     const where = `${file}: Broker ${metadata.name}`
     const brokerClass = metadata.annotations?.['eventing.knative.dev/broker.class']
     if (brokerClass !== 'RabbitMQBroker') warnings.push(`${where}: class ${brokerClass ?? '(none)'} is played as a RabbitMQBroker`)
     if (!spec.config) warnings.push(`${where}: no spec.config; eventing-rabbitmq needs a RabbitmqBrokerConfig`)
-    const queueType = spec.config ? configs.get(spec.config.name) : 'quorum'
-    if (!queueType) throw new Error(`${where}: spec.config names RabbitmqBrokerConfig ${spec.config?.name}, which no file defines`)
+    const configKey = spec.config && `${spec.config.namespace ?? metadata.namespace ?? defaultNamespace}/${spec.config.name}`
+    const queueType = configKey ? configs.get(configKey) : 'quorum'
+    if (!queueType) throw new Error(`${where}: spec.config names RabbitmqBrokerConfig ${configKey}, which no file defines`)
     return { name: metadata.name, queueType, ...(spec.delivery ? { delivery: spec.delivery } : {}) }
   })
   const brokerNames = new Set(brokers.map((b) => b.name))

@@ -4,40 +4,60 @@
 import * as v from 'valibot'
 import { requireUser, type PublicJwks, type Role, type TokenVerifier } from '../../shared/auth.ts'
 import { isPgError, type Pool } from '../../shared/db.ts'
-import { conflict, tooManyRequests, unauthorized } from '../../shared/errors.ts'
+import { conflict, unauthorized } from '../../shared/errors.ts'
 import { createApp } from '../../shared/http.ts'
 import type { Logger } from '../../shared/log.ts'
 import type { Metrics } from '../../shared/metrics.ts'
-import { validate } from '../../shared/validate.ts'
+import { Text, validate } from '../../shared/validate.ts'
+import { clientAddress } from './client-address.ts'
+import { DEFAULT_LOGIN_LIMITS, createLoginThrottle, type LoginLimits } from './login-limits.ts'
 import type { PasswordHasher } from './password.ts'
 
 /** A valibot schema for an account's email: trimmed, lower-cased, at most 254 characters (RFC 5321's path limit), shaped as an address. */
 export const Email = v.pipe(
-  v.string('must be a string'),
+  Text,
   v.trim(),
   v.toLowerCase(),
   v.maxLength(254, 'must be at most 254 characters'),
   v.email('must be an email address'),
 )
 
+// bcrypt reads only the first 72 bytes of a password.
+const BCRYPT_MAX_BYTES = 72
+
 /**
- * A valibot schema for a password, after NFKC normalisation: 8 to 64 characters and at most 72
- * bytes in UTF-8. As NIST SP 800-63B asks: no composition rules, no truncation; bcrypt reads only
- * 72 bytes, so a longer password is refused rather than silently cut.
+ * A valibot schema for a new password (registration, `ADMIN_PASSWORD`), after NFKC normalisation:
+ * 8 to 64 characters and at most 72 bytes in UTF-8. As NIST SP 800-63B asks: no composition rules,
+ * no truncation; bcrypt reads only 72 bytes, so a longer password is refused rather than silently
+ * cut. Valid Unicode text without NUL, like every string (see `Text`).
  */
 export const Password = v.pipe(
-  v.string('must be a string'),
+  Text,
   v.normalize('NFKC'),
   v.check((s) => [...s].length >= 8, 'must be at least 8 characters'),
   v.check((s) => [...s].length <= 64, 'must be at most 64 characters'),
-  v.maxBytes(72, 'must be at most 72 bytes in UTF-8'),
+  v.maxBytes(BCRYPT_MAX_BYTES, 'must be at most 72 bytes in UTF-8'),
 )
 
-const RegisterBody = v.strictObject({
+/**
+ * A valibot schema for the password of a login: present, not empty, at most 72 bytes in UTF-8
+ * after NFKC normalisation (what bcrypt can compare), and nothing more. The rules for a new
+ * password are not checked here: a password that breaks them is simply wrong (401), like any
+ * other, and says nothing about the policy or the account.
+ */
+export const LoginPassword = v.pipe(
+  v.string('must be a string'),
+  v.nonEmpty('must not be empty'),
+  v.normalize('NFKC'),
+  v.maxBytes(BCRYPT_MAX_BYTES, 'must be at most 72 bytes in UTF-8'),
+)
+
+/** A valibot schema: the body of `POST /api/auth/register`, `{ email, password, name }` (name 1..100 characters, no control characters). */
+export const RegisterBody = v.strictObject({
   email: Email,
   password: Password,
   name: v.pipe(
-    v.string('must be a string'),
+    Text,
     v.trim(),
     v.nonEmpty('must not be empty'),
     v.maxLength(100, 'must be at most 100 characters'),
@@ -45,14 +65,12 @@ const RegisterBody = v.strictObject({
   ),
 })
 
-const LoginBody = v.strictObject({ email: Email, password: Password })
+/** A valibot schema: the body of `POST /api/auth/login`, `{ email, password }`. */
+export const LoginBody = v.strictObject({ email: Email, password: LoginPassword })
 
 type UserRow = { id: string; email: string; name: string; role: Role; created_at: Date; password_hash: string }
 
 const toUser = ({ id, email, name, role, created_at }: UserRow) => ({ id, email, name, role, created_at })
-
-/** Failed-login throttling per submitted email: `maxFailures` within `windowSeconds` locks logins for `lockSeconds`. */
-export type LoginLimits = { maxFailures: number; windowSeconds: number; lockSeconds: number }
 
 type AuthDeps = {
   pool: Pool
@@ -62,6 +80,7 @@ type AuthDeps = {
   signer: { ttlSeconds: number; sign: (user: { id: string; email: string; role: Role }) => Promise<string> }
   verify: TokenVerifier
   jwks: PublicJwks
+  /** The failed-login limits (default `DEFAULT_LOGIN_LIMITS`; see login-limits.ts). */
   loginLimits?: LoginLimits
 }
 
@@ -72,7 +91,9 @@ type AuthDeps = {
  * - `POST /api/auth/login` `{ email, password }`: 200 `{ token, token_type: "Bearer", expires_in
  *   (seconds), user }`, the token a JWT (RFC 7519) from `signer`; 401 for a wrong email or
  *   password (an unknown email costs the same bcrypt time); 429 with `Retry-After` once
- *   `loginLimits` (default 10 failures a minute, locked a minute) is reached for that email.
+ *   `loginLimits` is reached for that email from the client's address, or for the address
+ *   itself across emails (the address: see `clientAddress`). The password is checked for
+ *   presence and bcrypt's 72 bytes only (400); the rules for a new one are not applied.
  * - `GET /api/auth/validate`: 200 `{ valid, user_id, email, role, exp }` and `X-User-ID`, and
  *   `GET /api/auth/me`: 200 the user; both 401 without a valid token or when its account is gone.
  * - `GET /api/auth/jwks.json`: the public keys `jwks` (a JWK Set, RFC 7517), cacheable 5 minutes.
@@ -85,10 +106,10 @@ export function authApp({
   signer,
   verify,
   jwks,
-  loginLimits = { maxFailures: 10, windowSeconds: 60, lockSeconds: 60 },
+  loginLimits = DEFAULT_LOGIN_LIMITS,
 }: AuthDeps) {
   const app = createApp({ log, metrics, pool })
-  const throttle = loginThrottle(pool, loginLimits)
+  const throttle = createLoginThrottle({ pool, log, limits: loginLimits })
   // Unknown emails are compared against this, so they cost what a wrong password costs. Made
   // once, on first need, at the configured cost (a malformed dummy would return at once).
   let dummyHash: Promise<string> | undefined
@@ -112,7 +133,8 @@ export function authApp({
 
   app.post('/api/auth/login', validate('json', LoginBody), async (c) => {
     const { email, password } = c.req.valid('json')
-    await throttle.check(email)
+    const client = clientAddress(c)
+    await throttle.check(email, client)
     const { rows } = await pool.query<UserRow>(
       'SELECT id, email, name, role, created_at, password_hash FROM auth.users WHERE email = $1',
       [email],
@@ -120,10 +142,10 @@ export function authApp({
     const user = rows[0]
     const matches = await hasher.verify(password, user?.password_hash ?? (await dummy()))
     if (!user || !matches) {
-      await throttle.fail(email)
+      await throttle.fail(email, client)
       throw unauthorized('wrong email or password')
     }
-    await throttle.clear(email)
+    await throttle.clear(email, client)
     const token = await signer.sign(user)
     return c.json({ token, token_type: 'Bearer', expires_in: signer.ttlSeconds, user: toUser(user) })
   })
@@ -150,35 +172,4 @@ export function authApp({
   })
 
   return app
-}
-
-/**
- * Slows repeated failed logins per submitted email: after `maxFailures` within `windowSeconds`,
- * every attempt is a 429 for `lockSeconds`, right password or not.
- */
-function loginThrottle(pool: Pool, { maxFailures, windowSeconds, lockSeconds }: LoginLimits) {
-  return {
-    async check(email: string) {
-      const { rows } = await pool.query<{ retry_after: number }>(
-        `SELECT extract(epoch FROM locked_until - now())::float8 AS retry_after
-           FROM auth.login_throttle WHERE email = $1 AND locked_until > now()`,
-        [email],
-      )
-      if (rows[0]) throw tooManyRequests('too many failed logins for this email; try again later', rows[0].retry_after)
-    },
-    async fail(email: string) {
-      await pool.query(
-        `INSERT INTO auth.login_throttle AS t (email, failures, window_started_at) VALUES ($1, 1, now())
-         ON CONFLICT (email) DO UPDATE SET
-           failures = CASE WHEN t.window_started_at > now() - make_interval(secs => $2) THEN t.failures + 1 ELSE 1 END,
-           window_started_at = CASE WHEN t.window_started_at > now() - make_interval(secs => $2) THEN t.window_started_at ELSE now() END,
-           locked_until = CASE WHEN t.window_started_at > now() - make_interval(secs => $2) AND t.failures + 1 >= $3
-                               THEN now() + make_interval(secs => $4) ELSE NULL END`,
-        [email, windowSeconds, maxFailures, lockSeconds],
-      )
-    },
-    async clear(email: string) {
-      await pool.query('DELETE FROM auth.login_throttle WHERE email = $1', [email])
-    },
-  }
 }

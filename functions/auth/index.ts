@@ -4,6 +4,7 @@ import { BaseEnv, ConfigError, intVar, jsonVar, loadConfig } from '../../shared/
 import { main, startFunction } from '../../shared/server.ts'
 import { ensureAdmin } from './admin.ts'
 import { Email, Password, authApp } from './app.ts'
+import { DEFAULT_LOGIN_LIMITS } from './login-limits.ts'
 import { createPasswordHasher } from './password.ts'
 
 const AuthEnv = v.object({
@@ -14,6 +15,13 @@ const AuthEnv = v.object({
   BCRYPT_THREADS: intVar(1, 1, 16),
   ADMIN_EMAIL: v.optional(Email),
   ADMIN_PASSWORD: v.optional(Password),
+  // Failed logins (login-limits.ts): per email from one client address, and per address.
+  LOGIN_MAX_FAILURES: intVar(DEFAULT_LOGIN_LIMITS.maxFailures, 1, 10_000),
+  LOGIN_WINDOW_S: intVar(DEFAULT_LOGIN_LIMITS.windowSeconds, 1, 86_400),
+  LOGIN_LOCK_S: intVar(DEFAULT_LOGIN_LIMITS.lockSeconds, 1, 86_400),
+  LOGIN_CLIENT_MAX_FAILURES: intVar(DEFAULT_LOGIN_LIMITS.clientMaxFailures, 1, 100_000),
+  LOGIN_CLIENT_WINDOW_S: intVar(DEFAULT_LOGIN_LIMITS.clientWindowSeconds, 1, 86_400),
+  LOGIN_CLIENT_LOCK_S: intVar(DEFAULT_LOGIN_LIMITS.clientLockSeconds, 1, 86_400),
 })
 
 main('auth', async () => {
@@ -45,7 +53,15 @@ main('auth', async () => {
       const issuer = { issuer: config.JWT_ISSUER, audience: config.JWT_AUDIENCE }
       const signer = await createTokenSigner({ privateJwk, ...issuer })
       const verify = createTokenVerifier({ jwks, ...issuer })
-      return authApp({ pool, log, metrics, hasher, signer, verify, jwks })
+      const loginLimits = {
+        maxFailures: config.LOGIN_MAX_FAILURES,
+        windowSeconds: config.LOGIN_WINDOW_S,
+        lockSeconds: config.LOGIN_LOCK_S,
+        clientMaxFailures: config.LOGIN_CLIENT_MAX_FAILURES,
+        clientWindowSeconds: config.LOGIN_CLIENT_WINDOW_S,
+        clientLockSeconds: config.LOGIN_CLIENT_LOCK_S,
+      }
+      return authApp({ pool, log, metrics, hasher, signer, verify, jwks, loginLimits })
     },
     onStop: () => hasher.close(),
   })

@@ -3,7 +3,7 @@ import { createServer, type AddressInfo } from 'node:net'
 import { CloudEvent, HTTP, type Message } from 'cloudevents'
 import { beforeAll, describe, expect, it } from 'vitest'
 import { createProductClient } from '../../shared/product-client.ts'
-import { catalogFixture, type CatalogFixture } from '../../test/catalog.ts'
+import { catalogFixture, type CatalogFixture } from '../../test/product-fixture.ts'
 import { appDeps, call, testPool } from '../../test/support.ts'
 import { cartApp } from './app.ts'
 
@@ -43,8 +43,38 @@ describe('GET /api/cart', () => {
   it('creates the cart on first use and returns the same cart after', async () => {
     const user = await newUser()
     const first = await cartOf(user.token)
-    expect(first).toEqual({ id: expect.any(String), user_id: user.id, items: [], updated_at: expect.any(String) })
+    expect(first).toEqual({ id: expect.any(String), user_id: user.id, items: [], updated_at: expect.any(String), lines: [], total_cents: 0 })
     expect((await cartOf(user.token)).id).toBe(first.id)
+  })
+
+  it('prices every line by the catalog now: name, unit price, line total, stock left, whether it can be bought, and the total', async () => {
+    const user = await newUser()
+    const [mug, pot, gone] = [await newProduct(), await newProduct(), await newProduct()]
+    await add(user.token, mug, 2)
+    await add(user.token, pot, 3)
+    await add(user.token, gone, 1)
+    // The price changes, pot runs short, gone leaves the catalog: the cart says so, as it is now.
+    expect((await call(catalog, 'PATCH', `/api/products/${mug}`, { token: admin, body: { price_cents: 1000, stock: 5 } })).status).toBe(200)
+    expect((await call(catalog, 'PATCH', `/api/products/${pot}`, { token: admin, body: { stock: 2 } })).status).toBe(200)
+    expect((await call(catalog, 'DELETE', `/api/products/${gone}`, { token: admin })).status).toBe(204)
+    const cart = (await cartOf(user.token)) as unknown as { items: Line[]; lines: Record<string, unknown>[]; total_cents: number }
+    expect(cart.items).toEqual([{ product_id: mug, quantity: 2 }, { product_id: pot, quantity: 3 }, { product_id: gone, quantity: 1 }])
+    expect(cart.lines).toEqual([
+      { product_id: mug, quantity: 2, name: expect.stringMatching(/^Mug /), unit_price_cents: 1000, line_total_cents: 2000, stock: 5, purchasable: true },
+      { product_id: pot, quantity: 3, name: expect.stringMatching(/^Mug /), unit_price_cents: 1250, line_total_cents: 3750, stock: 2, purchasable: false },
+      { product_id: gone, quantity: 1, name: null, unit_price_cents: null, line_total_cents: null, stock: 0, purchasable: false },
+    ])
+    expect(cart.total_cents).toBe(5750)
+  })
+
+  it('answers 503 when the product function cannot price the lines', async () => {
+    const user = await newUser()
+    await add(user.token, await newProduct(), 1)
+    const down = createProductClient({ baseUrl: 'http://product', fetch: async () => Promise.reject(new Error('connection refused')) })
+    const blind = cartApp({ pool, ...appDeps(), verify: keys.verify, products: down })
+    const res = await call(blind, 'GET', '/api/cart', { token: user.token })
+    expect(res.status).toBe(503)
+    expect(res.headers.get('Retry-After')).toBeTruthy()
   })
 
   it('makes one cart when two first requests arrive at once', async () => {
@@ -110,6 +140,33 @@ describe('POST /api/cart/items', () => {
     expect(res.headers.get('Content-Type')).toBe('application/problem+json')
     expect(res.json.errors.map((e: { path: string }) => e.path)).toContain(field)
     expect((await cartOf(user.token)).items).toEqual([])
+  })
+
+  it('says "is required" for a missing field and "is not a known field" only for an extra one', async () => {
+    const user = await newUser()
+    const mug = await newProduct()
+    const res = await call(app, 'POST', '/api/cart/items', { token: user.token, body: { product_id: mug } })
+    expect(res.status).toBe(400)
+    expect(res.json.errors).toEqual([{ path: 'quantity', message: 'is required' }])
+    const none = await call(app, 'POST', '/api/cart/items', { token: user.token, body: {} })
+    expect(none.json.errors).toEqual([
+      { path: 'product_id', message: 'is required' },
+      { path: 'quantity', message: 'is required' },
+    ])
+    const extra = await call(app, 'POST', '/api/cart/items', { token: user.token, body: { product_id: mug, quantity: 1, note: 'gift' } })
+    expect(extra.json.errors).toEqual([{ path: 'note', message: 'is not a known field' }])
+    const put = await call(app, 'PUT', `/api/cart/items/${mug}`, { token: user.token, body: {} })
+    expect(put.json.errors).toEqual([{ path: 'quantity', message: 'is required' }])
+  })
+
+  it('keeps one line for one product, whatever the case of its id', async () => {
+    const user = await newUser()
+    const mug = await newProduct()
+    expect((await add(user.token, mug.toUpperCase(), 2)).status).toBe(200)
+    expect((await add(user.token, mug, 1)).json.items).toEqual([{ product_id: mug, quantity: 3 }])
+    const put = await call(app, 'PUT', `/api/cart/items/${mug.toUpperCase()}`, { token: user.token, body: { quantity: 5 } })
+    expect(put.json.items).toEqual([{ product_id: mug, quantity: 5 }])
+    expect((await call(app, 'DELETE', `/api/cart/items/${mug.toUpperCase()}`, { token: user.token })).json.items).toEqual([])
   })
 
   it('answers 422 for a product that does not exist', async () => {

@@ -15,9 +15,12 @@ import { Uuid, bodyInt, validate } from '../../shared/validate.ts'
 import { LINE_MAX, cartEvents, touchCart } from './events.ts'
 
 const Quantity = bodyInt(1, LINE_MAX)
-const ItemBody = v.strictObject({ product_id: Uuid, quantity: Quantity })
-const QuantityBody = v.strictObject({ quantity: Quantity })
-const ItemParams = v.strictObject({ productId: Uuid })
+/** A valibot schema: the body of `POST /api/cart/items`, a product and the units to add (1..999). */
+export const CartItemBody = v.strictObject({ product_id: Uuid, quantity: Quantity })
+/** A valibot schema: the body of `PUT /api/cart/items/:productId`, the whole line: its `quantity` (1..999). */
+export const CartQuantityBody = v.strictObject({ quantity: Quantity })
+/** A valibot schema: the path of `/api/cart/items/:productId`. */
+export const CartItemParams = v.strictObject({ productId: Uuid })
 
 type Cart = { id: string; user_id: string; items: { product_id: string; quantity: number }[]; updated_at: Date }
 
@@ -40,12 +43,45 @@ export const readCart = async (db: Queryable, userId: string) => {
   return rows[0]!
 }
 
+/**
+ * A cart line priced by the catalog now, as `GET /api/cart` answers it in `lines`: the line's
+ * `product_id` and `quantity`; the product's `name`, `unit_price_cents` and the `line_total_cents`
+ * (whole cents), all three `null` when the product no longer exists; `stock`, the units it has
+ * left (0 when gone); `purchasable`, whether it exists and has the line's units.
+ */
+export type PricedLine = {
+  product_id: string
+  quantity: number
+  name: string | null
+  unit_price_cents: number | null
+  line_total_cents: number | null
+  stock: number
+  purchasable: boolean
+}
+
+/**
+ * Prices a cart's `items` with the catalog's current prices, asking the product function for
+ * every product at once: `{ lines, total_cents }`, the total the sum of the line totals of the
+ * products that still exist. Throws the product client's 503 when it does not answer.
+ */
+export async function priceLines(products: ProductClient, items: { product_id: string; quantity: number }[]) {
+  const found = await Promise.all(items.map((l) => products.get(l.product_id)))
+  const lines = items.map((l, i): PricedLine => {
+    const p = found[i]
+    if (!p) return { ...l, name: null, unit_price_cents: null, line_total_cents: null, stock: 0, purchasable: false }
+    return { ...l, name: p.name, unit_price_cents: p.price_cents, line_total_cents: p.price_cents * l.quantity, stock: p.stock, purchasable: p.stock >= l.quantity }
+  })
+  return { lines, total_cents: lines.reduce((sum, l) => sum + (l.line_total_cents ?? 0), 0) }
+}
+
 type CartDeps = { pool: Pool; log: Logger; metrics: Metrics; verify: TokenVerifier; products: ProductClient }
 
 /**
  * The cart function's app (routes on `createApp`; all but the event routes need a Bearer token,
  * 401 otherwise; errors are RFC 9457 problems). Each answers the caller's cart as `readCart` does:
- * - `GET /api/cart` (made on first use); `DELETE /api/cart`: emptied, 204.
+ * - `GET /api/cart` (made on first use), with `lines`, the same lines priced by the catalog now,
+ *   and their `total_cents` (`priceLines`; 503 when the product function does not answer).
+ *   `items` stays as it is, the lines an order takes. `DELETE /api/cart`: emptied, 204.
  * - `POST /api/cart/items` `{ product_id, quantity }` (1..999): adds to the line; 422 for a
  *   product the product function does not know, 409 when the line would pass 999.
  * - `PUT /api/cart/items/:productId` `{ quantity }`: sets the line (422 for an unknown product);
@@ -71,7 +107,8 @@ export function cartApp({ pool, log, metrics, verify, products }: CartDeps) {
       text: 'INSERT INTO cart.carts (user_id) VALUES ($1) ON CONFLICT (user_id) DO NOTHING',
       values: [userId],
     })
-    return c.json(await readCart(pool, userId))
+    const cart = await readCart(pool, userId)
+    return c.json({ ...cart, ...(await priceLines(products, cart.items)) })
   })
 
   app.delete('/api/cart', signedIn, async (c) => {
@@ -81,7 +118,7 @@ export function cartApp({ pool, log, metrics, verify, products }: CartDeps) {
     return c.body(null, 204)
   })
 
-  app.post('/api/cart/items', signedIn, validate('json', ItemBody), async (c) => {
+  app.post('/api/cart/items', signedIn, validate('json', CartItemBody), async (c) => {
     const userId = c.get('user').id
     const { product_id, quantity } = c.req.valid('json')
     await requireProduct(product_id)
@@ -105,7 +142,7 @@ export function cartApp({ pool, log, metrics, verify, products }: CartDeps) {
     return c.json(cart)
   })
 
-  app.put('/api/cart/items/:productId', signedIn, validate('param', ItemParams), validate('json', QuantityBody), async (c) => {
+  app.put('/api/cart/items/:productId', signedIn, validate('param', CartItemParams), validate('json', CartQuantityBody), async (c) => {
     const userId = c.get('user').id
     const { productId } = c.req.valid('param')
     await requireProduct(productId)
@@ -120,7 +157,7 @@ export function cartApp({ pool, log, metrics, verify, products }: CartDeps) {
     return c.json(cart)
   })
 
-  app.delete('/api/cart/items/:productId', signedIn, validate('param', ItemParams), async (c) => {
+  app.delete('/api/cart/items/:productId', signedIn, validate('param', CartItemParams), async (c) => {
     const userId = c.get('user').id
     const cart = await withTransaction(pool, async (tx) => {
       const { rowCount } = await tx.query('DELETE FROM cart.cart_items WHERE cart_id = $1 AND product_id = $2', [

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto'
 import { beforeAll, describe, expect, it } from 'vitest'
 import { createProductClient } from '../../shared/product-client.ts'
-import { catalogFixture, type CatalogFixture } from '../../test/catalog.ts'
+import { catalogFixture, type CatalogFixture } from '../../test/product-fixture.ts'
 import { appDeps, call, fetchVia, metricValue, postEvent, testPool } from '../../test/support.ts'
 import { cartApp } from './app.ts'
 
@@ -167,5 +167,31 @@ describe('an order cancelled or whose payment failed', () => {
     // The real cancel still works afterwards.
     expect((await cancelled(app, order)).status).toBe(204)
     expect(await lines()).toEqual({ [mug]: 2 })
+  })
+
+  it('puts the lines back for a cancel that writes the order and user ids in upper case', async () => {
+    const { app, user, product, set, lines } = await setup()
+    const mug = await product()
+    await set(mug, 2)
+    const order = orderCreated(user.id, [{ product_id: mug.toUpperCase(), quantity: 2 }])
+    expect((await created(app, order)).status).toBe(204)
+    expect(await lines()).toEqual({})
+    expect((await cancelled(app, { ...order, order_id: order.order_id.toUpperCase() as Order['order_id'], user_id: user.id.toUpperCase() })).status).toBe(204)
+    expect(await lines()).toEqual({ [mug]: 2 })
+  })
+
+  it('answers 400 for an event that is not a valid CloudEvent 1.0, and puts nothing back', async () => {
+    const { app, user, product, set, lines } = await setup()
+    const mug = await product()
+    await set(mug, 2)
+    const order = orderCreated(user.id, [{ product_id: mug, quantity: 2 }])
+    await created(app, order)
+    const body = JSON.stringify({ order_id: order.order_id, user_id: user.id, items: order.items, reason: 'cancelled' })
+    const base = { 'ce-id': randomUUID(), 'ce-type': 'order.cancelled', 'Content-Type': 'application/json' }
+    for (const headers of [{ ...base, 'ce-specversion': '1.0' }, { ...base, 'ce-specversion': '9.9', 'ce-source': '/shop/order' }]) {
+      const res = await app.request('/events/order.cancelled', { method: 'POST', headers, body })
+      expect(res.status).toBe(400)
+    }
+    expect(await lines()).toEqual({})
   })
 })

@@ -30,12 +30,16 @@ export const OrderCreatedData = v.looseObject({
 /** The parsed `data` of an `order.created` event, as cart reads it. */
 export type OrderCreatedData = v.InferOutput<typeof OrderCreatedData>
 
-// The lines are not read: the cart puts back what order.created told it, and payment.status has none.
-const OrderCancelledData = v.looseObject({ order_id: Uuid, user_id: Uuid })
-const PaymentStatusData = v.looseObject({
+/**
+ * A valibot schema: what cart reads of an `order.cancelled` event's data. The lines are not read:
+ * the cart puts back what order.created told it, and payment.status has none.
+ */
+export const OrderCancelledData = v.looseObject({ order_id: Uuid, user_id: Uuid })
+/** A valibot schema: what cart reads of a `payment.status` event's data (only "failed" puts lines back). */
+export const PaymentStatusData = v.looseObject({
   order_id: Uuid,
   user_id: Uuid,
-  status: v.picklist(['succeeded', 'failed', 'refunded']),
+  status: v.picklist(['succeeded', 'failed', 'refunded'], 'must be succeeded, failed or refunded'),
 })
 
 type Line = { product_id: string; quantity: number }

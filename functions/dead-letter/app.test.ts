@@ -161,6 +161,23 @@ describe('POST / (a dead letter)', () => {
       body: JSON.stringify({ specversion: '1.0', id: randomUUID(), source: '/test' }),
     })],
     ['a structured event that is not JSON', () => ({ headers: { 'Content-Type': 'application/cloudevents+json' }, body: '{"id":' })],
+    // The SDK would make up an id for it, and every redelivery would be kept again under a new one.
+    ['a structured event without an id', () => ({
+      headers: { 'Content-Type': 'application/cloudevents+json' },
+      body: JSON.stringify({ specversion: '1.0', source: '/test', type: 'order.created', data: {} }),
+    })],
+    ['a binary event of specversion 9.9', () => ({
+      headers: { 'ce-id': randomUUID(), 'ce-specversion': '9.9', 'ce-source': '/test', 'ce-type': 'order.created', 'Content-Type': 'application/json' },
+      body: '{}',
+    })],
+    ['a structured event with an extension that is an object (not a CloudEvents type)', () => ({
+      headers: { 'Content-Type': 'application/cloudevents+json' },
+      body: JSON.stringify({ specversion: '1.0', id: randomUUID(), source: '/test', type: 'order.created', trace: { a: [1] } }),
+    })],
+    ['a structured event whose id has a NUL', () => ({
+      headers: { 'Content-Type': 'application/cloudevents+json' },
+      body: JSON.stringify({ specversion: '1.0', id: 'a\u0000b', source: '/test', type: 'order.created' }),
+    })],
   ]
   it.each(bad)('answers 400 problem+json to %s, keeps nothing, and logs a warning', async (_, init) => {
     const { app, lines } = makeApp()
@@ -169,6 +186,27 @@ describe('POST / (a dead letter)', () => {
     expect(res.headers.get('Content-Type')).toBe('application/problem+json')
     expect(lines).toContainEqual(expect.objectContaining({ level: 'warn', msg: 'dead letter rejected' }))
     expect(await (await app.request('/metrics')).text()).not.toContain('events_dead_lettered_total{')
+  })
+
+  it('keeps no time for an event that had none (the SDK would make one up)', async () => {
+    const { app } = makeApp()
+    const id = randomUUID()
+    const source = `/test/${randomUUID()}`
+    const headers = { 'ce-id': id, 'ce-specversion': '1.0', 'ce-source': source, 'ce-type': 'order.created', 'Content-Type': 'application/json' }
+    expect((await app.request('/', { method: 'POST', headers, body: '{}' })).status).toBe(204)
+    expect((await stored({ source, id }))[0].time).toBeNull()
+  })
+
+  it('answers 400, never 500 or 503, to data nested deeper than can be stored, counting it', async () => {
+    const { app } = makeApp()
+    const deep = '{"a":'.repeat(10_000) + '1' + '}'.repeat(10_000)
+    const id = randomUUID()
+    const body = `{"specversion":"1.0","id":"${id}","source":"/test","type":"order.created","data":${deep}}`
+    const res = await app.request('/', { method: 'POST', headers: { 'Content-Type': 'application/cloudevents+json' }, body })
+    expect(res.status).toBe(400)
+    expect(res.headers.get('Content-Type')).toBe('application/problem+json')
+    expect(await stored({ source: '/test', id })).toEqual([])
+    expect(await metricValue(app, 'events_dead_lettered_total{type="order.created"}')).toBe(1)
   })
 
   it('answers 400 to data PostgreSQL can never store, counting and logging the event', async () => {
@@ -228,7 +266,7 @@ describe('GET /events', () => {
     expect(everything.json.total).toBeGreaterThanOrEqual(4)
   })
 
-  it.each([['limit=0'], ['limit=101'], ['limit=abc'], ['offset=-1'], ['type='], ['sort=time']])('answers 400 problem+json for ?%s', async (query) => {
+  it.each([['limit=0'], ['limit=101'], ['limit=abc'], ['offset=-1'], ['type='], ['sort=time'], ['type=%00'], ['type=a%00b']])('answers 400 problem+json for ?%s', async (query) => {
     const { app } = makeApp()
     const res = await call(app, 'GET', `/events?${query}`)
     expect(res.status).toBe(400)

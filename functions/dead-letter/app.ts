@@ -9,14 +9,15 @@ import type { Context } from 'hono'
 import { Counter } from 'prom-client'
 import * as v from 'valibot'
 import type { Pool } from '../../shared/db.ts'
-import { badRequest, problemResponse, unsupportedMediaType, type FieldError } from '../../shared/errors.ts'
+import { HttpProblem, badRequest, problemResponse, unsupportedMediaType, type FieldError } from '../../shared/errors.ts'
+import { readEventAttributes, type ReceivedEvent } from '../../shared/events.ts'
 import { createApp } from '../../shared/http.ts'
 import type { LogFields, Logger } from '../../shared/log.ts'
 import type { Metrics } from '../../shared/metrics.ts'
-import { Page, fieldErrors, validate } from '../../shared/validate.ts'
+import { Page, Text, fieldErrors, validate } from '../../shared/validate.ts'
 import { RedriveFilters, createRedrive } from './redrive.ts'
 
-const Required = v.pipe(v.string('is required'), v.nonEmpty('is required'))
+const Required = v.pipe(Text, v.nonEmpty('is required'))
 // The broker's extensions fill their columns when they make sense; the raw values stay in `extensions`.
 const lenient = <S extends v.GenericSchema>(schema: S) => v.fallback(v.optional(schema), undefined)
 const HttpStatus = v.pipe(v.union([v.string(), v.number()]), v.transform(String), v.regex(/^\d{3}$/), v.transform(Number))
@@ -44,9 +45,10 @@ type DeadLetter = v.InferOutput<typeof DeadLetter>
 const ATTRIBUTES = new Set(['specversion', 'id', 'source', 'type', 'subject', 'time', 'datacontenttype', 'dataschema',
   'data', 'data_base64', 'datacontentencoding', 'schemaurl'])
 
-const ListQuery = v.strictObject({
+/** A valibot schema: the query of `GET /events`, `limit`, `offset` and an event `type` to show alone. */
+export const DeadLetterListQuery = v.strictObject({
   ...Page,
-  type: v.optional(v.pipe(v.string(), v.trim(), v.nonEmpty('must not be empty'), v.maxLength(200, 'must be at most 200 characters'))),
+  type: v.optional(v.pipe(Text, v.trim(), v.nonEmpty('must not be empty'), v.maxLength(200, 'must be at most 200 characters'))),
 })
 
 const COLUMNS = `id, source, type, specversion, subject, "time", datacontenttype, dataschema, data, data_text, data_base64,
@@ -72,9 +74,9 @@ type DeadLetterDeps = {
 /**
  * The dead-letter function's app (routes on `createApp`; internal only, the ingress never routes
  * it):
- * - `POST /`: one CloudEvent (1.0, or 0.3 as the SDK reads it; binary or structured content mode,
- *   no batches), with the broker's `knativeerrordest`, `knativeerrorcode` and `knativeerrordata`
- *   extensions. Stored once per (`source`, `id`): a redelivery only counts `deliveries`. 204 when
+ * - `POST /`: one CloudEvent 1.0 (binary or structured content mode, no batches; its attributes
+ *   checked as every event route checks them, see `readEventAttributes`; its data anything), with
+ *   the broker's `knativeerrordest`, `knativeerrorcode` and `knativeerrordata` extensions. Stored once per (`source`, `id`): a redelivery only counts `deliveries`. 204 when
  *   stored; 400 (an RFC 9457 problem, logged, and the broker drops it) for what is not a CloudEvent
  *   or cannot ever be stored; 503 for a database failure, so the broker delivers it again. Counts
  *   `events_dead_lettered_total{type}` once per event.
@@ -109,7 +111,15 @@ export function deadLetterApp({ pool, log, metrics, brokerUrls = {}, redriveTime
   app.post('/', async (c) => {
     const { event, extensions } = await readEvent(c, reject)
     const ids = { type: event.type, id: event.id, source: event.source }
-    const data = dataColumns(event)
+    let data: ReturnType<typeof dataColumns>
+    try {
+      data = dataColumns(event)
+    } catch (err) {
+      // JSON nested deeper than a stack holds (a 64 KiB body can be 30,000 levels deep), which
+      // PostgreSQL's jsonb would refuse too (54001): it can never be stored.
+      deadLettered.inc({ type: event.type })
+      throw reject(`this event cannot be stored: ${err instanceof Error ? err.message : String(err)}`, ids)
+    }
     let deliveries: number
     let redrives: number
     try {
@@ -131,9 +141,10 @@ export function deadLetterApp({ pool, log, metrics, brokerUrls = {}, redriveTime
       deliveries = row.deliveries
       redrives = row.redrives
     } catch (err) {
-      // Data PostgreSQL can never store (a NUL character in text or JSON): retrying cannot help,
-      // so it is counted and logged here, and the broker drops it.
-      if (pgErrorClass(err) === '22') {
+      // Data PostgreSQL can never store (a NUL character in text or JSON: class 22; JSON nested
+      // too deeply: class 54): retrying cannot help, so it is counted and logged here, and the
+      // broker drops it.
+      if (pgErrorClass(err) === '22' || pgErrorClass(err) === '54') {
         deadLettered.inc({ type: event.type })
         throw reject(`this event cannot be stored: ${err instanceof Error ? err.message : String(err)}`, ids)
       }
@@ -154,7 +165,7 @@ export function deadLetterApp({ pool, log, metrics, brokerUrls = {}, redriveTime
   })
 
   // The operator's view. Not under /api, so the ingress never routes it.
-  app.get('/events', validate('query', ListQuery), async (c) => {
+  app.get('/events', validate('query', DeadLetterListQuery), async (c) => {
     const { limit, offset, type } = c.req.valid('query')
     const [page, count] = await Promise.all([
       pool.query({
@@ -205,6 +216,16 @@ async function readEvent(c: Context, reject: Reject): Promise<{ event: DeadLette
   } catch {
     body = Buffer.from(bytes)
   }
+  // The attributes, checked as every event route checks them (CloudEvents 1.0: id, source, type,
+  // specversion); the SDK would make up an id and a time for an event without them, and a dead
+  // letter is keyed by its id. The data stays whatever it is.
+  let attributes: ReceivedEvent
+  try {
+    attributes = readEventAttributes(c.req.raw.headers, typeof body === 'string' ? body : '').event
+  } catch (err) {
+    if (err instanceof HttpProblem) throw reject(err.message, { errors: err.errors })
+    throw err
+  }
   let parsed: CloudEventV1<unknown> | CloudEventV1<unknown>[]
   try {
     parsed = HTTP.toEvent({ headers, body })
@@ -212,9 +233,7 @@ async function readEvent(c: Context, reject: Reject): Promise<{ event: DeadLette
     throw reject(`not a CloudEvent: ${err instanceof Error ? err.message : String(err)}`)
   }
   if (Array.isArray(parsed)) throw reject('a batch of CloudEvents is not accepted here; send one event per request')
-  // The SDK reads leniently (it would even make up an id for a structured event without one; a
-  // broker never sends such an event): the schema insists on what a dead letter is keyed by.
-  const event = v.safeParse(DeadLetter, parsed)
+  const event = v.safeParse(DeadLetter, { ...parsed, time: attributes.time })
   if (!event.success) throw reject('not a valid CloudEvent', { errors: fieldErrors(event.issues) })
   // As received, before the schema read the broker's extensions into columns.
   const extensions = Object.fromEntries(Object.entries(parsed).filter(([key, value]) => !ATTRIBUTES.has(key) && value !== undefined))

@@ -265,6 +265,8 @@ describe('POST /internal/dead-letters/redrive', () => {
     ['an id that is not a string', { ids: [1] }],
     ['an empty type', { type: ' ' }],
     ['an unknown field', { broker: 'orders' }],
+    ['an id with a NUL', { ids: ['a\u0000b'] }],
+    ['a type with a NUL', { type: '\u0000' }],
   ])('answers 400 problem+json to %s', async (_, body) => {
     const res = await redrive(makeApp(), body)
     expect(res.status).toBe(400)

@@ -10,7 +10,7 @@ import * as v from 'valibot'
 import { withTransaction, type Pool } from '../../shared/db.ts'
 import type { Logger } from '../../shared/log.ts'
 import type { Metrics } from '../../shared/metrics.ts'
-import { bodyInt } from '../../shared/validate.ts'
+import { Text, bodyInt } from '../../shared/validate.ts'
 
 /**
  * Which dead letters a redrive takes, of those not redriven yet: `ids` (CloudEvent ids, from any
@@ -19,14 +19,15 @@ import { bodyInt } from '../../shared/validate.ts'
 export const RedriveFilters = v.strictObject({
   ids: v.optional(
     v.pipe(
-      v.array(v.pipe(v.string('must be a string'), v.nonEmpty('must not be empty'), v.maxLength(200, 'must be at most 200 characters')), 'must be a list of ids'),
+      v.array(v.pipe(Text, v.nonEmpty('must not be empty'), v.maxLength(200, 'must be at most 200 characters')), 'must be a list of ids'),
       v.minLength(1, 'must have at least 1 id'),
       v.maxLength(1000, 'must have at most 1000 ids'),
     ),
   ),
-  type: v.optional(v.pipe(v.string('must be a string'), v.trim(), v.nonEmpty('must not be empty'), v.maxLength(200, 'must be at most 200 characters'))),
+  type: v.optional(v.pipe(Text, v.trim(), v.nonEmpty('must not be empty'), v.maxLength(200, 'must be at most 200 characters'))),
   limit: v.optional(bodyInt(1, 1000), 100),
 })
+/** Which stored dead letters a redrive takes, as `RedriveFilters` parses them. */
 export type RedriveFilters = v.InferOutput<typeof RedriveFilters>
 
 /** One dead letter a redrive took: `redriven` to `broker`, or `failed` with the `error`. */

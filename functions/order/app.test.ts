@@ -6,10 +6,10 @@ import { createPool } from '../../shared/db.ts'
 import { createPublisher, type OutgoingEvent, type Publisher } from '../../shared/events.ts'
 import { createMetrics } from '../../shared/metrics.ts'
 import { createProductClient } from '../../shared/product-client.ts'
-import { catalogFixture, type CatalogFixture } from '../../test/catalog.ts'
-import { appDeps, call, fetchVia, metricValue, postEvent, quietLog, testPool } from '../../test/support.ts'
+import { catalogFixture, type CatalogFixture } from '../../test/product-fixture.ts'
+import { appDeps, call, fetchVia, metricValue, postEvent, quietLog, testPool, uniqueEmail } from '../../test/support.ts'
 import { productApp } from '../product/app.ts'
-import { orderApp } from './app.ts'
+import { orderApp, orderIdFor } from './app.ts'
 
 const pool = testPool()
 let { keys, catalog, admin } = {} as CatalogFixture
@@ -100,6 +100,35 @@ describe('POST /api/orders', () => {
     expect((await pool.query('SELECT count(*)::int AS n FROM orders.orders WHERE user_id = $1', [userId])).rows[0].n).toBe(0)
   })
 
+  it('takes one product named in lower and in upper case as one line (one product, one line), not a 500', async () => {
+    const { app, token } = await setup()
+    const p = await product(300)
+    const res = await call(app, 'POST', '/api/orders', { token, body: { items: [{ product_id: p.id, quantity: 1 }, { product_id: p.id.toUpperCase(), quantity: 2 }] } })
+    expect(res.status).toBe(201)
+    expect(res.json.items).toEqual([{ product_id: p.id, name: p.name, quantity: 3, unit_price_cents: 300 }])
+    expect(res.json.total_cents).toBe(900)
+  })
+
+  it('reads and cancels an order named in upper case', async () => {
+    const { app, token } = await setup()
+    const p = await product()
+    const order = (await call(app, 'POST', '/api/orders', { token, body: { items: [{ product_id: p.id, quantity: 1 }] } })).json
+    expect((await call(app, 'GET', `/api/orders/${order.id.toUpperCase()}`, { token })).json.id).toBe(order.id)
+    expect((await call(app, 'POST', `/api/orders/${order.id.toUpperCase()}/cancel`, { token })).json).toMatchObject({ id: order.id, status: 'cancelled' })
+  })
+
+  it('answers 400 naming each missing field, and "is not a known field" only for extra ones', async () => {
+    const { app, token } = await setup()
+    const empty = await call(app, 'POST', '/api/orders', { token, body: {} })
+    expect(empty.status).toBe(400)
+    expect(empty.json.errors).toEqual([{ path: 'items', message: 'is required' }])
+    const line = await call(app, 'POST', '/api/orders', { token, body: { items: [{ quantity: 1, price: 2 }] } })
+    expect(line.json.errors).toEqual([
+      { path: 'items.0.product_id', message: 'is required' },
+      { path: 'items.0.price', message: 'is not a known field' },
+    ])
+  })
+
   it('answers 400 when merged duplicate lines hold more than 999', async () => {
     const { app, token } = await setup()
     const p = await product()
@@ -162,6 +191,30 @@ describe('Idempotency-Key', () => {
     expect(new Set(results.map((r) => r.json.id)).size).toBe(1)
     expect(sent).toHaveLength(1)
     expect((await pool.query('SELECT count(*)::int AS n FROM orders.orders WHERE user_id = $1', [userId])).rows[0].n).toBe(1)
+    // One reservation for the ten: the retries hold no units of their own until they expire.
+    expect((await pool.query('SELECT stock FROM product.products WHERE id = $1', [p.id])).rows[0].stock).toBe(9)
+    expect((await pool.query('SELECT count(*)::int AS n FROM product.reservations WHERE user_id = $1', [userId])).rows[0].n).toBe(1)
+  })
+
+  it('with one key and two bodies at once: one order, the other body 422, and only that order’s units taken', async () => {
+    const { app, token, userId } = await setup()
+    const p = await product()
+    const headers = { 'Idempotency-Key': randomUUID() }
+    const bodies = [1, 2, 1, 2, 1, 2].map((quantity) => ({ items: [{ product_id: p.id, quantity }] }))
+    const results = await Promise.all(bodies.map((body) => call(app, 'POST', '/api/orders', { token, headers, body })))
+    const won = results.find((r) => r.status === 201)!
+    const quantity = won.json.items[0].quantity as number
+    results.forEach((r, i) => expect(r.status, `request ${i}`).toBe(r === won ? 201 : bodies[i]!.items[0]!.quantity === quantity ? 200 : 422))
+    expect((await pool.query('SELECT stock FROM product.products WHERE id = $1', [p.id])).rows[0].stock).toBe(10 - quantity)
+    expect((await pool.query('SELECT count(*)::int AS n FROM product.reservations WHERE user_id = $1', [userId])).rows[0].n).toBe(1)
+  })
+
+  it('derives the order id from the user and the key (RFC 9562 version 8): the same for both, another for another user or key', () => {
+    const [user, other] = [randomUUID(), randomUUID()]
+    expect(orderIdFor(user, 'k1')).toBe(orderIdFor(user, 'k1'))
+    expect(orderIdFor(user, 'k1')).not.toBe(orderIdFor(other, 'k1'))
+    expect(orderIdFor(user, 'k1')).not.toBe(orderIdFor(user, 'k2'))
+    expect(orderIdFor(user, 'k1')).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-8[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/)
   })
 
   it('answers 422 for the same key with another body, and keeps keys per user', async () => {
@@ -197,6 +250,55 @@ describe('reading and cancelling', () => {
     expect((await call(mine.app, 'POST', `/api/orders/${first.id}/cancel`, { token: theirs.token })).status).toBe(404)
     expect((await call(mine.app, 'GET', '/api/orders', { token: theirs.token })).json.total).toBe(0)
     expect((await call(mine.app, 'GET', `/api/orders/${encodeURIComponent("1' OR '1'='1")}`, { token: mine.token })).status).toBe(400)
+  })
+
+  it('filters the caller’s orders by status', async () => {
+    const { app, token } = await setup()
+    const p = await product()
+    const body = { items: [{ product_id: p.id, quantity: 1 }] }
+    const kept = (await call(app, 'POST', '/api/orders', { token, body })).json
+    const dropped = (await call(app, 'POST', '/api/orders', { token, body })).json
+    await call(app, 'POST', `/api/orders/${dropped.id}/cancel`, { token })
+    const pending = await call(app, 'GET', '/api/orders?status=pending', { token })
+    expect(pending.json.items.map((o: { id: string }) => o.id)).toEqual([kept.id])
+    expect(pending.json.total).toBe(1)
+    expect((await call(app, 'GET', '/api/orders?status=cancelled', { token })).json.items.map((o: { id: string }) => o.id)).toEqual([dropped.id])
+    expect((await call(app, 'GET', '/api/orders?status=shipped', { token })).status).toBe(400)
+  })
+
+  it('lists every user’s orders for an admin, with their buyer’s email, of one status; a customer gets 403', async () => {
+    const { app } = await setup()
+    const p = await product()
+    const body = { items: [{ product_id: p.id, quantity: 1 }] }
+    const buyers = [uniqueEmail('buyer'), uniqueEmail('buyer')]
+    const tokens = await Promise.all(buyers.map((email) => keys.tokenFor({ id: randomUUID(), email })))
+    const [a, b] = [(await call(app, 'POST', '/api/orders', { token: tokens[0], body })).json, (await call(app, 'POST', '/api/orders', { token: tokens[1], body })).json]
+    await call(app, 'POST', `/api/orders/${b.id}/cancel`, { token: tokens[1] })
+    const adminToken = await keys.tokenFor({ role: 'admin' })
+    // Other tests order meanwhile: read every page of a listing.
+    const listing = async (query: string) => {
+      const all: { id: string; status: string; user_id: string; user_email: string | null }[] = []
+      for (let offset = 0; ; offset += 100) {
+        const res = await call(app, 'GET', `/api/orders?all=true&limit=100&offset=${offset}${query}`, { token: adminToken })
+        expect(res.status).toBe(200)
+        all.push(...res.json.items)
+        if (res.json.items.length < 100) return all
+      }
+    }
+    const pending = await listing('&status=pending')
+    expect(pending.every((o) => o.status === 'pending')).toBe(true)
+    expect(pending.find((o) => o.id === a.id)).toMatchObject({ user_id: a.user_id, user_email: buyers[0], status: 'pending', items: [{ product_id: p.id, quantity: 1 }] })
+    expect(pending.find((o) => o.id === b.id)).toBeUndefined()
+    expect((await listing('&status=cancelled')).find((o) => o.id === b.id)).toMatchObject({ user_email: buyers[1], status: 'cancelled' })
+    const every = (await listing('')).map((o) => o.id)
+    expect(every.indexOf(b.id)).toBeGreaterThanOrEqual(0)
+    expect(every.indexOf(b.id)).toBeLessThan(every.indexOf(a.id))
+    const refused = await call(app, 'GET', '/api/orders?all=true', { token: tokens[0] })
+    expect(refused.status).toBe(403)
+    expect(refused.headers.get('Content-Type')).toBe('application/problem+json')
+    // Without all=true an admin sees their own orders, like anyone.
+    expect((await call(app, 'GET', '/api/orders', { token: adminToken })).json.total).toBe(0)
+    expect((await call(app, 'GET', '/api/orders?all=yes', { token: adminToken })).status).toBe(400)
   })
 
   it('cancels a pending order once; then 409', async () => {
@@ -276,6 +378,26 @@ describe('POST /events/payment.status', () => {
     const notAnEvent = await app.request('/events/payment.status', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: '{"hello":1}' })
     expect(notAnEvent.status).toBe(400)
     expect(await metricValue(app, 'events_received_total{type="payment.status",outcome="rejected"}')).toBe(7)
+    expect((await status()).status).toBe('pending')
+  })
+
+  it('takes a redelivery that writes the ids in upper case as the duplicate it is', async () => {
+    const { app, order, status } = await placed()
+    const event = paymentStatus(order, 'succeeded')
+    expect((await postEvent(app, '/events/payment.status', event)).status).toBe(204)
+    const upper = { ...event, data: { ...event.data, order_id: order.id.toUpperCase(), user_id: order.user_id.toUpperCase(), payment_id: event.data.payment_id.toUpperCase() } }
+    expect((await postEvent(app, '/events/payment.status', upper)).status).toBe(204)
+    expect(await metricValue(app, 'events_received_total{type="payment.status",outcome="duplicate"}')).toBe(1)
+    expect(await status()).toMatchObject({ status: 'paid', payment_id: event.data.payment_id })
+  })
+
+  it('answers 400 for a payment.status that is not a valid CloudEvent 1.0, and the order stays pending', async () => {
+    const { app, order, status } = await placed()
+    const { data } = paymentStatus(order, 'succeeded')
+    const headers = { 'ce-specversion': '9.9', 'ce-id': randomUUID(), 'ce-source': '/shop/payment', 'ce-type': 'payment.status', 'Content-Type': 'application/json' }
+    const res = await app.request('/events/payment.status', { method: 'POST', headers, body: JSON.stringify(data) })
+    expect(res.status).toBe(400)
+    expect(((await res.json()) as { errors: unknown }).errors).toEqual([{ path: 'ce-specversion', message: 'must be "1.0"' }])
     expect((await status()).status).toBe('pending')
   })
 

@@ -10,7 +10,7 @@ import { Counter, Gauge } from 'prom-client'
 import * as v from 'valibot'
 import { requireUser, type TokenVerifier } from '../../shared/auth.ts'
 import { withTransaction, type Pool, type Queryable } from '../../shared/db.ts'
-import { HttpProblem, ProblemTypes, badRequest, conflict, notFound, unknownProduct, unprocessable, type FieldError } from '../../shared/errors.ts'
+import { HttpProblem, ProblemTypes, badRequest, conflict, forbidden, notFound, unknownProduct, unprocessable, type FieldError } from '../../shared/errors.ts'
 import { onEvent, type Publisher } from '../../shared/events.ts'
 import { createApp } from '../../shared/http.ts'
 import type { Logger } from '../../shared/log.ts'
@@ -19,26 +19,40 @@ import { createOutbox } from '../../shared/outbox.ts'
 import type { ProductClient } from '../../shared/product-client.ts'
 import { Page, Uuid, bodyInt, validate } from '../../shared/validate.ts'
 import { announceCancelled, createOrderSweep } from './lifecycle.ts'
+import { OrderCreatedData } from './messages.ts'
 
-const OrderBody = v.strictObject({
+/**
+ * A valibot schema: the body of `POST /api/orders`, 1..50 lines of a product and 1..999 units.
+ * One product on several lines (in any spelling of its id: Uuid writes them in lower case) is
+ * merged into one line.
+ */
+export const OrderBody = v.strictObject({
   items: v.pipe(
-    // Lower case: one product is one line however its id is spelled.
-    v.array(v.strictObject({ product_id: v.pipe(Uuid, v.toLowerCase()), quantity: bodyInt(1, 999) }), 'must be a list of {product_id, quantity}'),
+    v.array(v.strictObject({ product_id: Uuid, quantity: bodyInt(1, 999) }), 'must be a list of {product_id, quantity}'),
     v.minLength(1, 'must have at least 1 line'),
     v.maxLength(50, 'must have at most 50 lines'),
   ),
 })
-const OrderParams = v.strictObject({ id: Uuid })
-const ListQuery = v.strictObject(Page)
-// An opaque client token (draft-ietf-httpapi-idempotency-key-header): printable ASCII.
-const IdempotencyKey = v.optional(v.pipe(v.string(), v.regex(/^[\x21-\x7e]{1,255}$/, 'must be 1 to 255 printable ASCII characters')))
+/** A valibot schema: the path of `/api/orders/:id`. */
+export const OrderParams = v.strictObject({ id: Uuid })
+/** A valibot schema: the query of `GET /api/orders`: `limit` and `offset`, `status` (one status only) and `all` (`true`: every user's). */
+export const OrderListQuery = v.strictObject({
+  ...Page,
+  status: v.optional(v.picklist(['pending', 'paid', 'payment_failed', 'cancelled', 'expired'], 'must be pending, paid, payment_failed, cancelled or expired')),
+  all: v.optional(v.picklist(['true', 'false'], 'must be true or false')),
+})
+/**
+ * A valibot schema: the optional `Idempotency-Key` header, an opaque client token
+ * (draft-ietf-httpapi-idempotency-key-header) of 1..255 printable ASCII characters.
+ */
+export const IdempotencyKey = v.optional(v.pipe(v.string(), v.regex(/^[\x21-\x7e]{1,255}$/, 'must be 1 to 255 printable ASCII characters')))
 
-// The order function's own contract for payment.status (the producer may add fields).
-const PaymentStatusData = v.looseObject({
+/** A valibot schema: what order reads of a `payment.status` event's data (loose: the producer may add fields). */
+export const PaymentStatusData = v.looseObject({
   payment_id: Uuid,
   order_id: Uuid,
   user_id: Uuid,
-  status: v.picklist(['succeeded', 'failed', 'refunded']),
+  status: v.picklist(['succeeded', 'failed', 'refunded'], 'must be succeeded, failed or refunded'),
 })
 
 type Line = { product_id: string; quantity: number }
@@ -66,6 +80,19 @@ function mergeLines(items: Line[]): Line[] {
 }
 
 /** Product numbers the merged lines it was sent; the client should read the numbers of its own body. */
+/**
+ * The order id for a checkout with an Idempotency-Key: a name-based UUID (version 8 of RFC 9562,
+ * SHA-256 of the user and the key, as its appendix B.2 shows), the same for every retry of that
+ * checkout, and never equal to another user's or another key's.
+ */
+export function orderIdFor(userId: string, idempotencyKey: string): string {
+  const bytes = createHash('sha256').update(`order\n${userId}\n${idempotencyKey}`).digest().subarray(0, 16)
+  bytes[6] = (bytes[6]! & 0x0f) | 0x80 // version 8
+  bytes[8] = (bytes[8]! & 0x3f) | 0x80 // variant 10
+  const hex = bytes.toString('hex')
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`
+}
+
 function atClientLines(err: unknown, sent: Line[], body: Line[]): unknown {
   if (!(err instanceof HttpProblem) || err.type !== ProblemTypes.unknownProduct || !err.errors) return err
   return unknownProduct(
@@ -105,7 +132,9 @@ type OrderDeps = {
  *   in one transaction (the outbox) and published after commit. An `Idempotency-Key` header (IETF
  *   draft-ietf-httpapi-idempotency-key-header; 1..255 printable ASCII) makes a replay with the
  *   same body answer 200 with that order, and one with another body 422.
- * - `GET /api/orders?limit&offset`: newest first, `{ items, total, limit, offset }`;
+ * - `GET /api/orders?limit&offset&status`: newest first, `{ items, total, limit, offset }`, of one
+ *   `status` when given; `all=true`: every user's orders, each with `user_email` (the buyer's
+ *   email when it was placed), for an admin only (403 otherwise);
  *   `GET /api/orders/:id`; `POST /api/orders/:id/cancel`: a pending order becomes `cancelled`
  *   and `order.cancelled` goes out through the outbox; 409 unless pending.
  * - `POST /events/payment.status`: the CloudEvent consumer that moves a pending order to paid or
@@ -169,12 +198,21 @@ export function orderApp({
     }
 
     // The id comes first: product keys its reservation by it, so a retried reserve takes nothing
-    // twice. One call takes the units of every line, all or nothing, and answers each line's name
-    // and price as the catalog has them (never the client's).
-    const orderId = randomUUID()
-    const reservation = await products.reserve(orderId, userId, lines).catch((err: unknown) => {
+    // twice. With an Idempotency-Key the id is derived from it: retries of one checkout, even at
+    // the same moment, share one reservation instead of each holding units until it expires. One
+    // call takes the units of every line, all or nothing, and answers each line's name and price
+    // as the catalog has them (never the client's).
+    const orderId = key.output ? orderIdFor(userId, key.output) : randomUUID()
+    const reservation = await products.reserve(orderId, userId, lines).catch(async (err: unknown) => {
+      // A concurrent request with this key and another body holds this id's reservation.
+      if (key.output && err instanceof HttpProblem && err.type === ProblemTypes.reservationMismatch) {
+        const { rows } = await byKey()
+        if (rows[0]) return replay(c, rows[0], hash)
+        throw unprocessable('this Idempotency-Key is in use by a request for a different order')
+      }
       throw atClientLines(err, lines, c.req.valid('json').items)
     })
+    if (reservation instanceof Response) return reservation
     // From here on the units are held for orderId. If this request gets no further (the commit
     // fails, the process dies, or a concurrent request with the same Idempotency-Key committed
     // first), no order.created ever confirms the hold, and product gives the units back when it
@@ -185,24 +223,28 @@ export function orderApp({
       id: randomUUID(),
       type: 'order.created',
       source: '/shop/order',
-      data: {
+      // The producer's contract (messages.ts, what the AsyncAPI document describes): an event
+      // that broke it would be a bug here, and is never written.
+      data: v.parse(OrderCreatedData, {
         order_id: orderId,
         user_id: userId,
         items: priced.map(({ product_id, quantity, unit_price_cents }) => ({ product_id, quantity, unit_price_cents })),
         total_cents: total,
         created_at: new Date().toISOString(),
-      },
+      }),
     }
     // The answer is the order as this transaction wrote it, read before publishing: once
     // order.created is out, payment.status may move the order on before a later read.
     const created = await withTransaction(pool, async (tx) => {
       const { rows } = await tx.query(
-        `INSERT INTO orders.orders (id, user_id, total_cents, idempotency_key, request_hash) VALUES ($1, $2, $3, $4, $5)
-         ON CONFLICT (user_id, idempotency_key) DO NOTHING
+        `INSERT INTO orders.orders (id, user_id, total_cents, idempotency_key, request_hash, user_email) VALUES ($1, $2, $3, $4, $5, $6)
+         ON CONFLICT DO NOTHING
          RETURNING id, user_id, status, total_cents, payment_id, payment_status, created_at, updated_at`,
-        [orderId, userId, total, key.output ?? null, hash],
+        [orderId, userId, total, key.output ?? null, hash, c.get('user').email],
       )
-      // Ten requests with one key at once: one inserts, the others find its order below.
+      // Ten requests with one key at once: one inserts, the others find its order below. They
+      // share the order id too (orderIdFor), so the one that loses may lose on the primary key
+      // as well as on the key: no conflict target, either way it inserts nothing.
       if (!rows[0]) return undefined
       await tx.query(
         `INSERT INTO orders.order_items (order_id, product_id, name, quantity, unit_price_cents)
@@ -226,12 +268,19 @@ export function orderApp({
     return c.json(created, 201)
   })
 
-  app.get('/api/orders', user, validate('query', ListQuery), async (c) => {
-    const { limit, offset } = c.req.valid('query')
-    const userId = c.get('user').id
+  app.get('/api/orders', user, validate('query', OrderListQuery), async (c) => {
+    const { limit, offset, status, all } = c.req.valid('query')
+    const me = c.get('user')
+    if (all === 'true' && me.role !== 'admin') throw forbidden('only an admin may list every user’s orders')
+    // $1 the user (NULL for an admin's listing of every user's), $2 the status (NULL: any). The
+    // statement is unnamed, so it is planned with these values and a NULL test costs nothing.
+    const who = all === 'true' ? null : me.id
+    const where = 'WHERE ($1::uuid IS NULL OR o.user_id = $1) AND ($2::text IS NULL OR o.status = $2)'
+    // The admin's listing says who bought: each order as ORDER reads it, and its buyer's email.
+    const select = all === 'true' ? ORDER.replace('SELECT ', 'SELECT o.user_email, ') : ORDER
     const [page, count] = await Promise.all([
-      pool.query(`${ORDER} WHERE o.user_id = $1 ORDER BY o.created_at DESC, o.id DESC LIMIT $2 OFFSET $3`, [userId, limit, offset]),
-      pool.query<{ total: number }>('SELECT count(*)::int AS total FROM orders.orders WHERE user_id = $1', [userId]),
+      pool.query(`${select} ${where} ORDER BY o.created_at DESC, o.id DESC LIMIT $3 OFFSET $4`, [who, status ?? null, limit, offset]),
+      pool.query<{ total: number }>(`SELECT count(*)::int AS total FROM orders.orders o ${where}`, [who, status ?? null]),
     ])
     return c.json({ items: page.rows, total: count.rows[0]!.total, limit, offset })
   })

@@ -10,9 +10,11 @@
  *   was placed expires.
  */
 import { randomUUID } from 'node:crypto'
+import * as v from 'valibot'
 import { withTransaction, type Pool, type PoolClient } from '../../shared/db.ts'
 import type { Logger } from '../../shared/log.ts'
 import type { Outbox, OutboxEvent } from '../../shared/outbox.ts'
+import { OrderCancelledData } from './messages.ts'
 
 /** Why an order was cancelled: by its user, or by the sweep because it stayed pending too long. */
 export type CancelReason = 'cancelled' | 'expired'
@@ -40,7 +42,8 @@ export async function announceCancelled(
       id: randomUUID(),
       type: 'order.cancelled',
       source: '/shop/order',
-      data: { order_id: o.id, user_id: o.user_id, items: items.get(o.id) ?? [], reason },
+      // The producer's contract (messages.ts): checked before it is written.
+      data: v.parse(OrderCancelledData, { order_id: o.id, user_id: o.user_id, items: items.get(o.id) ?? [], reason }),
     }),
   )
   for (const event of events) await outbox.add(tx, event)

@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { OutgoingEvent, Publisher } from '../../shared/events.ts'
 import { createProductClient } from '../../shared/product-client.ts'
 import { refuseOutboxMarks } from '../../test/outbox-faults.ts'
-import { catalogFixture, type CatalogFixture } from '../../test/catalog.ts'
+import { catalogFixture, type CatalogFixture } from '../../test/product-fixture.ts'
 import { appDeps, call, fetchVia, metricValue, testPool } from '../../test/support.ts'
 import { orderApp } from './app.ts'
 

@@ -72,6 +72,17 @@ describe('GET /api/payments/:orderId', () => {
     expect(res.json.processed_at).not.toBeNull()
   })
 
+  it('finds the payment of an order named in upper case; a NUL or a stray byte is a 400, never a 500', async () => {
+    const me = await signIn()
+    const orderId = await pay(me.id)
+    expect((await call(app, 'GET', `/api/payments/${orderId.toUpperCase()}`, { token: me.token })).json.order_id).toBe(orderId)
+    for (const path of ['/api/payments/%00', '/api/payments/%FF', '/api/payments?limit=%00', '/api/payments?offset=%FF']) {
+      const res = await call(app, 'GET', path, { token: me.token })
+      expect(res.status, path).toBe(400)
+      expect(res.headers.get('Content-Type')).toBe('application/problem+json')
+    }
+  })
+
   it('does not show the decided outcome of a payment still pending', async () => {
     const me = await signIn()
     const orderId = randomUUID()

@@ -9,8 +9,10 @@ import { createApp } from '../../shared/http.ts'
 import { Page, Uuid, validate } from '../../shared/validate.ts'
 import { paymentEvents, type PaymentEventDeps } from './events.ts'
 
-const ListQuery = v.strictObject(Page)
-const PaymentParams = v.strictObject({ orderId: Uuid })
+/** A valibot schema: the query of `GET /api/payments`, `limit` and `offset`. */
+export const PaymentListQuery = v.strictObject(Page)
+/** A valibot schema: the path of `/api/payments/:orderId`. */
+export const PaymentParams = v.strictObject({ orderId: Uuid })
 
 // Not `outcome`: while a payment is pending, that is a result the user must not see yet.
 const COLUMNS = 'id, order_id, user_id, status, amount_cents, reason, created_at, processed_at, refunded_at'
@@ -35,7 +37,7 @@ export function paymentApp({ verify, ...deps }: PaymentDeps) {
   app.post('/events/order.created', events.orderCreated)
   app.post('/events/order.cancelled', events.orderCancelled)
 
-  app.get('/api/payments', requireUser(verify), validate('query', ListQuery), async (c) => {
+  app.get('/api/payments', requireUser(verify), validate('query', PaymentListQuery), async (c) => {
     const { limit, offset } = c.req.valid('query')
     const userId = c.var.user.id
     const [page, count] = await Promise.all([

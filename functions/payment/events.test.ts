@@ -274,7 +274,7 @@ describe('POST /events/order.created', () => {
     ['total_cents is a string', orderCreated({ order_id: orderId, total_cents: '1250' }), {}, 422],
     ['total_cents is negative', orderCreated({ order_id: orderId, total_cents: -1 }), {}, 422],
     ['total_cents is a fraction', orderCreated({ order_id: orderId, total_cents: 12.5 }), {}, 422],
-    ['data is not JSON', 'order please', { datacontenttype: 'text/plain' }, 422],
+    ['data is not JSON', 'order please', { datacontenttype: 'text/plain' }, 400],
     ['the type is another', orderCreated({ order_id: orderId }), { type: 'order.cancelled' }, 400],
   ])('rejects an event whose %s, stores nothing and counts it', async (_, data, attributes, status) => {
     const { app, sent, metricsText } = makeApp()
@@ -282,6 +282,40 @@ describe('POST /events/order.created', () => {
     expect(sent).toEqual([])
     expect(await paymentsOf(orderId)).toEqual([])
     expect(await metricsText()).toContain('events_received_total{type="order.created",outcome="rejected"} 1')
+  })
+
+  it.each([
+    ['without ce-source', { 'ce-source': undefined }],
+    ['with ce-specversion 9.9', { 'ce-specversion': '9.9' }],
+    ['without ce-type', { 'ce-type': undefined }],
+    ['without a JSON Content-Type', { 'Content-Type': 'text/plain' }],
+  ])('rejects an order.created %s with 400 before reading its data: no payment is made', async (_, change) => {
+    const { app, sent, metricsText } = makeApp()
+    const data = orderCreated()
+    const headers = Object.entries({
+      'ce-specversion': '1.0',
+      'ce-id': randomUUID(),
+      'ce-source': '/shop/order',
+      'ce-type': 'order.created',
+      'Content-Type': 'application/json',
+      ...change,
+    }).filter((e): e is [string, string] => e[1] !== undefined)
+    const res = await app.request('/events/order.created', { method: 'POST', headers: Object.fromEntries(headers), body: JSON.stringify(data) })
+    expect(res.status).toBe(400)
+    expect(res.headers.get('Content-Type')).toBe('application/problem+json')
+    expect(sent).toEqual([])
+    expect(await paymentsOf(data.order_id)).toEqual([])
+    expect(await metricsText()).toContain('events_received_total{type="order.created",outcome="rejected"} 1')
+  })
+
+  it('rejects a structured order.created without an id (the SDK would make one up): no payment is made', async () => {
+    const { app, sent } = makeApp()
+    const data = orderCreated()
+    const body = JSON.stringify({ specversion: '1.0', source: '/shop/order', type: 'order.created', data })
+    const res = await app.request('/events/order.created', { method: 'POST', headers: { 'Content-Type': 'application/cloudevents+json' }, body })
+    expect(res.status).toBe(400)
+    expect(sent).toEqual([])
+    expect(await paymentsOf(data.order_id)).toEqual([])
   })
 
   it('rejects a request that is not a CloudEvent and counts it', async () => {
@@ -321,6 +355,16 @@ describe('POST /events/order.cancelled', () => {
       },
     }
   }
+
+  it('refunds an order whose ids the cancel writes in upper case: one order, one user, however spelled', async () => {
+    const { app, sent } = makeApp({ random: () => 0 })
+    const data = orderCreated()
+    expect(await deliver(app, data)).toBe(204)
+    const upper = { order_id: data.order_id.toUpperCase(), user_id: data.user_id.toUpperCase() }
+    expect(await cancel(app, cancelled(upper))).toBe(204)
+    expect((await paymentsOf(data.order_id))[0]).toMatchObject({ status: 'refunded' })
+    expect(statuses(sent)).toEqual(['succeeded', 'refunded'])
+  })
 
   it('cancels a payment held in its delay: it is never charged and nothing is published', async () => {
     const g = gate()

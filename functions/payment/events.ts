@@ -14,23 +14,34 @@ import { onEvent, type EventOutcome, type OutgoingEvent, type Publisher } from '
 import type { Logger } from '../../shared/log.ts'
 import type { Metrics } from '../../shared/metrics.ts'
 import { Uuid, bodyInt } from '../../shared/validate.ts'
+import { PaymentStatusData } from './messages.ts'
+
+const INT_MAX = 2_147_483_647
 
 // Our own contract: only what a payment needs. Producers add items, created_at, ….
-const OrderCreatedData = v.looseObject({
+/** A valibot schema: what payment reads of an `order.created` event's data: the order, its user and `total_cents`. */
+export const OrderCreatedData = v.looseObject({
   order_id: Uuid,
   user_id: Uuid,
   total_cents: bodyInt(0, Number.MAX_SAFE_INTEGER),
 })
 
-// The lines are read only for the amount of a payment that the cancel creates, before order.created came.
-const OrderCancelledData = v.looseObject({
+/**
+ * A valibot schema: what payment reads of an `order.cancelled` event's data. The lines are read
+ * only for the amount of a payment that the cancel creates, before order.created came; each is
+ * within the order function's own bounds, and their sum a safe integer.
+ */
+export const OrderCancelledData = v.looseObject({
   order_id: Uuid,
   user_id: Uuid,
-  items: v.array(
-    v.looseObject({ quantity: bodyInt(1, Number.MAX_SAFE_INTEGER), unit_price_cents: bodyInt(0, Number.MAX_SAFE_INTEGER) }),
-    'must be a list of {quantity, unit_price_cents}',
+  items: v.pipe(
+    v.array(
+      v.looseObject({ quantity: bodyInt(1, INT_MAX), unit_price_cents: bodyInt(0, INT_MAX) }),
+      'must be a list of {quantity, unit_price_cents}',
+    ),
+    v.check((items) => Number.isSafeInteger(items.reduce((sum, i) => sum + i.quantity * i.unit_price_cents, 0)), 'must add up to at most 2^53 − 1 cents'),
   ),
-  reason: v.picklist(['cancelled', 'expired']),
+  reason: v.picklist(['cancelled', 'expired'], 'must be cancelled or expired'),
 })
 
 type Outcome = 'succeeded' | 'failed'
@@ -89,7 +100,8 @@ function statusEvent(payment: PaymentRow): OutgoingEvent | undefined {
     source: '/shop/payment',
     id: refund ? payment.refund_id! : payment.id,
     time: at,
-    data: {
+    // The producer's contract (messages.ts, what the AsyncAPI document describes), checked before it is sent.
+    data: v.parse(PaymentStatusData, {
       payment_id: payment.id,
       order_id: payment.order_id,
       user_id: payment.user_id,
@@ -97,7 +109,7 @@ function statusEvent(payment: PaymentRow): OutgoingEvent | undefined {
       amount_cents: payment.amount_cents,
       ...(payment.reason ? { reason: payment.reason } : {}),
       processed_at: at,
-    },
+    }),
   }
 }
 

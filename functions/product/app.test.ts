@@ -66,6 +66,32 @@ describe('GET /api/products', () => {
   })
 })
 
+describe('text PostgreSQL cannot store, in a search', () => {
+  it.each([
+    ['a NUL', '%00', 'must not contain the NUL character (U+0000)'],
+    ['a NUL inside a word', 'mu%00g', 'must not contain the NUL character (U+0000)'],
+  ])('answers 400 naming q for %s (?q=%s), not 500', async (_, q, message) => {
+    const res = await call(app, 'GET', `/api/products?q=${q}`)
+    expect(res.status).toBe(400)
+    expect(res.headers.get('Content-Type')).toBe('application/problem+json')
+    expect(res.json.errors).toEqual([{ path: 'q', message }])
+  })
+
+  it('searches for bytes that are not UTF-8 (?q=%FF, an encoded surrogate) as the text they came as: no match, no error', async () => {
+    for (const q of ['%FF', '%ED%A0%80', '%C0%80']) {
+      const res = await call(app, 'GET', `/api/products?q=${q}`)
+      expect(res.status).toBe(200)
+      expect(res.json.total).toBe(0)
+    }
+  })
+
+  it('says a query parameter given twice must be given once', async () => {
+    const res = await call(app, 'GET', '/api/products?q=a&q=b')
+    expect(res.status).toBe(400)
+    expect(res.json.errors).toEqual([{ path: 'q', message: 'must be given once' }])
+  })
+})
+
 describe('GET /api/products/:id', () => {
   it('returns a product with all its fields', async () => {
     const p = await create()
@@ -119,6 +145,73 @@ describe('writes', () => {
     const res = await call(app, 'POST', '/api/products', { token: admin, body })
     expect(res.status).toBe(400)
     expect(res.json.errors.map((e: { path: string }) => e.path)).toContain(field)
+  })
+
+  it.each([
+    ['POST', 'name', 'a\u0000b'],
+    ['POST', 'description', '\u0000'],
+    ['PUT', 'name', '\u0000'],
+    ['PUT', 'description', 'tea\u0000pot'],
+    ['PATCH', 'name', 'x\u0000'],
+    ['PATCH', 'description', '\u0000'],
+  ])('%s with a NUL in %s answers 400 naming it, not 500, and changes nothing', async (method, field, value) => {
+    const p = await create()
+    const whole = { name: 'Kettle', description: 'steel', price_cents: 100, stock: 1 }
+    const body = method === 'PATCH' ? { [field]: value } : { ...whole, [field]: value }
+    const path = method === 'POST' ? '/api/products' : `/api/products/${p.id}`
+    const res = await call(app, method, path, { token: admin, body })
+    expect(res.status).toBe(400)
+    expect(res.json.errors).toEqual([{ path: field, message: 'must not contain the NUL character (U+0000)' }])
+    expect((await call(app, 'GET', `/api/products/${p.id}`)).json).toMatchObject({ name: p.name, description: 'ceramic' })
+  })
+
+  it('answers 400 for a lone surrogate, which PostgreSQL would silently store as U+FFFD', async () => {
+    const res = await call(app, 'POST', '/api/products', { token: admin, body: '{"name":"mug \\ud800","price_cents":1}' })
+    expect(res.status).toBe(400)
+    expect(res.json.errors).toEqual([{ path: 'name', message: 'must be valid Unicode text (it has an unpaired surrogate)' }])
+    // A pair is a character like any other.
+    expect((await create({ name: `mug \ud83d\ude00 ${tag()}` })).name).toMatch(/^mug 😀/)
+  })
+
+  it('says "is required" for each missing field and "is not a known field" only for extra ones', async () => {
+    const p = await create()
+    const post = await call(app, 'POST', '/api/products', { token: admin, body: {} })
+    expect(post.status).toBe(400)
+    expect(post.json.errors).toEqual([
+      { path: 'name', message: 'is required' },
+      { path: 'price_cents', message: 'is required' },
+    ])
+    const stock = await call(app, 'POST', `/api/products/${p.id}/stock`, { token: admin, body: {} })
+    expect(stock.json.errors).toEqual([{ path: 'delta', message: 'is required' }])
+    const extra = await call(app, 'POST', '/api/products', { token: admin, body: { name: 'x', price_cents: 1, colour: 'red' } })
+    expect(extra.json.errors).toEqual([{ path: 'colour', message: 'is not a known field' }])
+    const body = await call(app, 'POST', '/api/products', { token: admin, body: '["name"]' })
+    expect(body.status).toBe(400)
+    const scalar = await call(app, 'POST', '/api/products', { token: admin, body: '"mug"' })
+    expect(scalar.json.errors).toEqual([{ path: '(body)', message: 'must be an object' }])
+  })
+
+  it('PUT takes the whole product: 400 naming every missing field, and nothing is reset', async () => {
+    const p = await create({ stock: 3, description: 'ceramic' })
+    const res = await call(app, 'PUT', `/api/products/${p.id}`, { token: admin, body: { name: 'x', price_cents: 500 } })
+    expect(res.status).toBe(400)
+    expect(res.json.errors).toEqual([
+      { path: 'description', message: 'is required' },
+      { path: 'stock', message: 'is required' },
+    ])
+    const empty = await call(app, 'PUT', `/api/products/${p.id}`, { token: admin, body: {} })
+    expect(empty.json.errors.map((e: { path: string }) => e.path)).toEqual(['name', 'description', 'price_cents', 'stock'])
+    expect((await call(app, 'GET', `/api/products/${p.id}`)).json).toMatchObject({ name: p.name, description: 'ceramic', price_cents: 1250, stock: 3 })
+    // PATCH is for parts.
+    const patch = await call(app, 'PATCH', `/api/products/${p.id}`, { token: admin, body: { name: 'x', price_cents: 500 } })
+    expect(patch.json).toMatchObject({ name: 'x', description: 'ceramic', price_cents: 500, stock: 3 })
+  })
+
+  it('answers for a product named by its id in upper case', async () => {
+    const p = await create()
+    const upper = p.id.toUpperCase()
+    expect((await call(app, 'GET', `/api/products/${upper}`)).json.id).toBe(p.id)
+    expect((await call(app, 'PATCH', `/api/products/${upper}`, { token: admin, body: { stock: 9 } })).json).toMatchObject({ id: p.id, stock: 9 })
   })
 
   it('answers 400 for an empty PATCH and 400 for malformed JSON, 415 for another content type', async () => {

@@ -10,45 +10,60 @@ import { conflict, notFound } from '../../shared/errors.ts'
 import { createApp } from '../../shared/http.ts'
 import type { Logger } from '../../shared/log.ts'
 import type { Metrics } from '../../shared/metrics.ts'
-import { Page, Uuid, bodyInt, validate } from '../../shared/validate.ts'
+import { Page, Text, Uuid, bodyInt, validate } from '../../shared/validate.ts'
 import { reservationEvents } from './events.ts'
 import { createReservations } from './reservations.ts'
 
 const INT_MAX = 2_147_483_647
 
-const Fields = {
-  name: v.pipe(v.string('must be a string'), v.trim(), v.nonEmpty('must not be empty'), v.maxLength(200, 'must be at most 200 characters')),
-  description: v.pipe(v.string('must be a string'), v.maxLength(5_000, 'must be at most 5000 characters')),
+/** The fields of a product a client writes, each a valibot schema: `name` (1..200 characters, trimmed), `description` (up to 5,000), `price_cents` and `stock` (whole numbers, 0..2^31 − 1). */
+export const ProductFields = {
+  name: v.pipe(Text, v.trim(), v.nonEmpty('must not be empty'), v.maxLength(200, 'must be at most 200 characters')),
+  description: v.pipe(Text, v.maxLength(5_000, 'must be at most 5000 characters')),
   price_cents: bodyInt(0, INT_MAX),
   stock: bodyInt(0, INT_MAX),
 }
 
-const ProductBody = v.strictObject({ ...Fields, description: v.optional(Fields.description, ''), stock: v.optional(Fields.stock, 0) })
-const ProductPatch = v.pipe(
+/** A valibot schema: the body of `POST /api/products`; `description` defaults to "" and `stock` to 0. */
+export const ProductCreate = v.strictObject({
+  ...ProductFields,
+  description: v.optional(ProductFields.description, ''),
+  stock: v.optional(ProductFields.stock, 0),
+})
+/** A valibot schema: the body of `PUT /api/products/:id`, the whole product: every field is required (PATCH is for parts). */
+export const ProductReplace = v.strictObject(ProductFields)
+/** A valibot schema: the body of `PATCH /api/products/:id`, any of the fields, at least one. */
+export const ProductPatch = v.pipe(
   v.strictObject({
-    name: v.optional(Fields.name),
-    description: v.optional(Fields.description),
-    price_cents: v.optional(Fields.price_cents),
-    stock: v.optional(Fields.stock),
+    name: v.optional(ProductFields.name),
+    description: v.optional(ProductFields.description),
+    price_cents: v.optional(ProductFields.price_cents),
+    stock: v.optional(ProductFields.stock),
   }),
   v.check((p) => Object.keys(p).length > 0, 'must change at least one field'),
 )
-const StockBody = v.strictObject({ delta: v.pipe(bodyInt(-INT_MAX, INT_MAX), v.check((d) => d !== 0, 'must not be 0')) })
-const ProductParams = v.strictObject({ id: Uuid })
-const ListQuery = v.strictObject({
+/** A valibot schema: the body of `POST /api/products/:id/stock`, `delta` a whole number of units, not 0. */
+export const StockBody = v.strictObject({ delta: v.pipe(bodyInt(-INT_MAX, INT_MAX), v.check((d) => d !== 0, 'must not be 0')) })
+/** A valibot schema: the path of `/api/products/:id`. */
+export const ProductParams = v.strictObject({ id: Uuid })
+/** A valibot schema: the query of `GET /api/products`: `limit`, `offset` and `q`, a search of up to 100 characters. */
+export const ProductListQuery = v.strictObject({
   ...Page,
-  q: v.optional(v.pipe(v.string(), v.trim(), v.maxLength(100, 'must be at most 100 characters'))),
+  q: v.optional(v.pipe(Text, v.trim(), v.maxLength(100, 'must be at most 100 characters'))),
 })
 
-// Ids are compared as text in reservations (same lines?), and PostgreSQL writes uuids in lower case.
-const LowerUuid = v.pipe(Uuid, v.toLowerCase())
-const ReserveBody = v.strictObject({
-  order_id: LowerUuid,
-  user_id: LowerUuid,
+/**
+ * A valibot schema: the body of `POST /internal/reservations` (the order function's call): an
+ * order's id, its user's, and 1..100 lines, each product once.
+ */
+export const ReserveBody = v.strictObject({
+  order_id: Uuid,
+  user_id: Uuid,
   items: v.pipe(
-    v.array(v.strictObject({ product_id: LowerUuid, quantity: bodyInt(1, INT_MAX) }), 'must be a list of {product_id, quantity}'),
+    v.array(v.strictObject({ product_id: Uuid, quantity: bodyInt(1, INT_MAX) }), 'must be a list of {product_id, quantity}'),
     v.minLength(1, 'must have at least 1 line'),
     v.maxLength(100, 'must have at most 100 lines'),
+    // Uuid writes ids in lower case, so one product in two spellings is caught here too.
     v.check((items) => new Set(items.map((i) => i.product_id)).size === items.length, 'must name each product once'),
   ),
 })
@@ -76,8 +91,9 @@ type ProductDeps = {
  * - `GET /api/products?limit&offset&q`: anyone; newest first, `q` a case-insensitive substring of
  *   the name; `{ items, total, limit, offset }`. `GET /api/products/:id`: the product, 404.
  * - Admins only (401 without a token, 403 for a customer): `POST /api/products` (201), `PUT
- *   /api/products/:id` (every field), `PATCH /api/products/:id` (some), `DELETE
- *   /api/products/:id` (204), each 404 for an unknown id; `POST /api/products/:id/stock
+ *   /api/products/:id` (the whole product: every field required, 400 naming each missing one),
+ *   `PATCH /api/products/:id` (some), `DELETE /api/products/:id` (204), each 404 for an unknown
+ *   id; `POST /api/products/:id/stock
  *   { delta }` adds to the stock atomically, 409 if it would go below 0 or past 2^31 − 1.
  * - Internal (never routed by the ingress): `POST /internal/reservations` takes an order's units,
  *   `POST /internal/reservations/expire` gives back holds no `order.created` confirmed
@@ -89,7 +105,7 @@ export function productApp({ pool, log, metrics, verify, reservationTtlSeconds =
   const admin = [requireUser(verify), requireAdmin()] as const
   const reservations = createReservations({ pool, log, metrics, ttlSeconds: reservationTtlSeconds, sweepIntervalMs: expirySweepIntervalMs })
 
-  app.get('/api/products', validate('query', ListQuery), async (c) => {
+  app.get('/api/products', validate('query', ProductListQuery), async (c) => {
     const { limit, offset, q } = c.req.valid('query')
     const pattern = q ? `%${likeEscape(q)}%` : null
     const [page, count] = await Promise.all([
@@ -120,7 +136,7 @@ export function productApp({ pool, log, metrics, verify, reservationTtlSeconds =
     return c.json(rows[0])
   })
 
-  app.post('/api/products', ...admin, validate('json', ProductBody), async (c) => {
+  app.post('/api/products', ...admin, validate('json', ProductCreate), async (c) => {
     const { name, description, price_cents, stock } = c.req.valid('json')
     const { rows } = await pool.query(
       `INSERT INTO product.products (name, description, price_cents, stock) VALUES ($1, $2, $3, $4) RETURNING ${COLUMNS}`,
@@ -129,7 +145,7 @@ export function productApp({ pool, log, metrics, verify, reservationTtlSeconds =
     return c.json(rows[0], 201)
   })
 
-  app.put('/api/products/:id', ...admin, validate('param', ProductParams), validate('json', ProductBody), async (c) => {
+  app.put('/api/products/:id', ...admin, validate('param', ProductParams), validate('json', ProductReplace), async (c) => {
     const { name, description, price_cents, stock } = c.req.valid('json')
     const { rows } = await pool.query(
       `UPDATE product.products SET name = $2, description = $3, price_cents = $4, stock = $5, updated_at = now()

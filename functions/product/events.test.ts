@@ -148,6 +148,24 @@ describe('releases', () => {
     expect((await h.status())?.status).toBe('confirmed')
   })
 
+  it('confirms the hold on payment succeeded when order.created never came, so the hold does not expire under a paid order', async () => {
+    const h = await held()
+    expect((await thrice(h.app, '/events/payment.status', payment(h.order, 'succeeded'))).map((a) => a.status)).toEqual([204, 204, 204])
+    expect(await h.status()).toEqual({ status: 'confirmed', release_reason: null })
+    await h.outlive()
+    await h.expire()
+    expect(await h.stock()).toBe(7)
+    expect((await h.status())?.status).toBe('confirmed')
+  })
+
+  it('does not take the units again when payment succeeded comes after the cancel (a refund follows)', async () => {
+    const h = await held()
+    await postEvent(h.app, '/events/order.cancelled', cancelled(h.order))
+    expect((await postEvent(h.app, '/events/payment.status', payment(h.order, 'succeeded'))).status).toBe(204)
+    expect(await h.stock()).toBe(10)
+    expect((await h.status())?.status).toBe('released')
+  })
+
   it('does not take the units again when order.created comes after the cancel', async () => {
     const h = await held()
     await postEvent(h.app, '/events/order.cancelled', cancelled(h.order))
@@ -203,5 +221,42 @@ describe('releases', () => {
     for (const event of bad) expect((await postEvent(h.app, '/events/order.cancelled', event)).status).toBe(422)
     expect(await metricValue(h.app, 'events_received_total{type="order.cancelled",outcome="rejected"}')).toBe(3)
     expect(await h.stock()).toBe(7)
+  })
+})
+
+describe('an event route given something that is not a valid CloudEvent 1.0', () => {
+  /** order.cancelled for the hold, in binary mode, with these headers changed (undefined: left out). */
+  const rawCancel = (app: Parameters<typeof postEvent>[0], order: { order_id: string; user_id: string }, change: Record<string, string | undefined>) => {
+    const headers = Object.entries({
+      'ce-specversion': '1.0',
+      'ce-id': randomUUID(),
+      'ce-source': '/shop/order',
+      'ce-type': 'order.cancelled',
+      'Content-Type': 'application/json',
+      ...change,
+    }).filter((e): e is [string, string] => e[1] !== undefined)
+    return app.request('/events/order.cancelled', { method: 'POST', headers: Object.fromEntries(headers), body: JSON.stringify({ ...order, reason: 'cancelled' }) })
+  }
+
+  it.each([
+    ['without ce-source', { 'ce-source': undefined }],
+    ['with ce-specversion 9.9', { 'ce-specversion': '9.9' }],
+    ['without ce-id', { 'ce-id': undefined }],
+    ['with text/plain data', { 'Content-Type': 'text/plain' }],
+  ])('answers 400 %s and moves no stock', async (_, change) => {
+    const h = await held()
+    const res = await rawCancel(h.app, h.order, change)
+    expect(res.status).toBe(400)
+    expect(res.headers.get('Content-Type')).toBe('application/problem+json')
+    expect(await h.stock()).toBe(7)
+    expect(await h.status()).toEqual({ status: 'held', release_reason: null })
+  })
+
+  it('takes the order and user ids in any case: they are the same reservation', async () => {
+    const h = await held()
+    const upper = { order_id: h.order.order_id.toUpperCase(), user_id: h.order.user_id.toUpperCase() }
+    expect((await rawCancel(h.app, upper, {})).status).toBe(204)
+    expect(await h.stock()).toBe(10)
+    expect(await h.status()).toEqual({ status: 'released', release_reason: 'order_cancelled' })
   })
 })

@@ -9,27 +9,29 @@ import * as v from 'valibot'
 import { onEvent } from '../../shared/events.ts'
 import type { Logger } from '../../shared/log.ts'
 import type { Metrics } from '../../shared/metrics.ts'
-import { Uuid } from '../../shared/validate.ts'
+import { Text, Uuid } from '../../shared/validate.ts'
 import type { Reservations } from './reservations.ts'
 
 // Our own contracts: only what product needs. Producers add items, totals, timestamps, ….
-// Lower case: reservations store uuids as PostgreSQL writes them.
-const Id = v.pipe(Uuid, v.toLowerCase())
+// Uuid writes ids in lower case, as the reservations store them.
 
-const OrderCreatedData = v.looseObject({ order_id: Id, user_id: Id })
+/** A valibot schema: what product reads of an `order.created` event's data (loose: producers add fields). */
+export const OrderCreatedData = v.looseObject({ order_id: Uuid, user_id: Uuid })
 
-const OrderCancelledData = v.looseObject({
-  order_id: Id,
-  user_id: Id,
+/** A valibot schema: what product reads of an `order.cancelled` event's data; `reason` defaults to "cancelled". */
+export const OrderCancelledData = v.looseObject({
+  order_id: Uuid,
+  user_id: Uuid,
   // Either way the units come back; the reason is recorded with the reservation.
   reason: v.optional(v.picklist(['cancelled', 'expired'], 'must be cancelled or expired'), 'cancelled'),
 })
 
-const PaymentStatusData = v.looseObject({
-  order_id: Id,
-  user_id: Id,
+/** A valibot schema: what product reads of a `payment.status` event's data: any non-empty `status` (only "failed" moves stock). */
+export const PaymentStatusData = v.looseObject({
+  order_id: Uuid,
+  user_id: Uuid,
   // Any status is accepted (a new one must not be rejected); only failed moves stock.
-  status: v.pipe(v.string(), v.nonEmpty()),
+  status: v.pipe(Text, v.nonEmpty('must not be empty')),
 })
 
 type EventDeps = { reservations: Reservations; log: Logger; metrics: Metrics }
@@ -59,8 +61,14 @@ export function reservationEvents({ reservations, log, metrics }: EventDeps) {
       schema: PaymentStatusData,
       log,
       metrics,
-      // A paid order keeps its units.
-      handle: async ({ order_id, user_id, status }) => (status === 'failed' ? reservations.release(order_id, user_id, 'payment_failed') : 'handled'),
+      // A paid order keeps its units: its payment confirms the hold as its order.created does, so
+      // a hold whose order.created has not come (its deliveries failing, dead-lettered) does not
+      // expire under an order that was paid. A refund follows a cancel, which gave them back.
+      handle: async ({ order_id, user_id, status }) => {
+        if (status === 'failed') return reservations.release(order_id, user_id, 'payment_failed')
+        if (status === 'succeeded') return reservations.confirm(order_id, user_id)
+        return 'handled'
+      },
     }),
   }
 }

@@ -126,6 +126,24 @@ describe('POST /internal/reservations', () => {
     expect(res.status).toBe(400)
     expect(await stockOf(p.id)).toBe(5)
   })
+
+  it('answers 400 "must name each product once" for one product in lower and upper case, not 500', async () => {
+    const p = await create(5)
+    const items = [{ product_id: p.id, quantity: 1 }, { product_id: p.id.toUpperCase(), quantity: 1 }]
+    const res = await call(app, 'POST', '/internal/reservations', { body: { order_id: randomUUID(), user_id: randomUUID(), items } })
+    expect(res.status).toBe(400)
+    expect(res.json.errors).toEqual([{ path: 'items', message: 'must name each product once' }])
+    expect(await stockOf(p.id)).toBe(5)
+  })
+
+  it('says "is required" for each missing field', async () => {
+    const res = await call(app, 'POST', '/internal/reservations', { body: { items: [{ quantity: 1 }] } })
+    expect(res.json.errors).toEqual([
+      { path: 'order_id', message: 'is required' },
+      { path: 'user_id', message: 'is required' },
+      { path: 'items.0.product_id', message: 'is required' },
+    ])
+  })
 })
 
 describe('expiry of holds nothing confirmed', () => {

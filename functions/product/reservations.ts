@@ -24,6 +24,7 @@ import type { Metrics } from '../../shared/metrics.ts'
 /** Why units came back. Only `hold_expired` lets a late order.created take them again. */
 export type ReleaseReason = 'hold_expired' | 'order_cancelled' | 'order_expired' | 'payment_failed'
 
+/** What `POST /internal/reservations` takes: the order's id (the reservation's key), its user, and each product's quantity, one line per product. */
 export type ReserveRequest = { order_id: string; user_id: string; items: { product_id: string; quantity: number }[] }
 
 /** What a reserve answers: the lines priced as they were when the units were taken. */
@@ -62,6 +63,7 @@ type ReservationsDeps = {
   sweepIntervalMs?: number
 }
 
+/** The reservation operations `createReservations` makes: reserve, confirm, release, expire. */
 export type Reservations = ReturnType<typeof createReservations>
 
 /**

@@ -8,7 +8,7 @@
  */
 import { readFile, unlink, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { isRunning } from './leftover-server.ts'
+import { isRunning } from './postgres/leftover-server.ts'
 
 /** Another live process holds the directory; the message is one line, for people. */
 export class DataDirLocked extends Error {

@@ -6,37 +6,29 @@ import { fileURLToPath } from 'node:url'
 import * as v from 'valibot'
 import { ConfigError, enumVar, intVar, loadConfig, optionalUrlVar, stringVar } from '../../shared/config.ts'
 import { DataDirLocked } from './data-dir-lock.ts'
+import { passedOn } from './function-env.ts'
+import { INGRESS_CHOICES, INGRESS_DIRS } from './ingress.ts'
 import { humanOutput } from './processes.ts'
 import { startShop, type Shop } from './runner.ts'
 import { onStopSignals } from './stop-signals.ts'
 
 const RunnerEnv = v.object({
   INGRESS_PORT: intVar(8080, 0, 65535),
+  // The routes the local ingress plays: knative/ingress-nginx's Ingresses or knative/gateway's HTTPRoutes.
+  INGRESS: enumVar(INGRESS_CHOICES, 'nginx'),
   FUNCTION_PORT_BASE: intVar(8081, 0, 65000),
   DATA_DIR: stringVar('.data'),
   DEMO_CATALOG: enumVar(['on', 'off'], 'on'),
   DATABASE_URL: optionalUrlVar(['postgres:', 'postgresql:']),
   AMQP_URL: optionalUrlVar(['amqp:', 'amqps:']),
+  // With AMQP_URL, the prefix of this shop's exchanges and queues: two shops on one RabbitMQ need two.
+  BROKER_NAMESPACE: v.optional(
+    v.pipe(v.string(), v.regex(/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/, 'must be a Kubernetes namespace name: lower-case letters, digits and -')),
+  ),
   ADMIN_EMAIL: stringVar('admin@shop.local'),
   ADMIN_PASSWORD: v.optional(v.pipe(v.string(), v.minLength(8, 'must be at least 8 characters'))),
 })
 
-// What the runner hands on to the functions untouched, when set.
-const PASSED_ON = [
-  'PAYMENT_SUCCESS_RATE',
-  'PAYMENT_DELAY_MS',
-  'ORDER_REANNOUNCE_AFTER_S',
-  'ORDER_EXPIRE_AFTER_S',
-  'RESERVATION_TTL_S',
-  'BCRYPT_COST',
-  'BCRYPT_THREADS',
-  'LOG_LEVEL',
-  'JWT_ISSUER',
-  'JWT_AUDIENCE',
-  'DATABASE_POOL_MAX',
-  // Off behind PgBouncer in transaction mode (before 1.21), where a connection is not its own session.
-  'DATABASE_NAMED_STATEMENTS',
-]
 
 // The cluster sweeps every few minutes so that the functions can scale to zero in between; here
 // nothing scales, and a pending order is announced again or expires close to its thresholds.
@@ -89,14 +81,16 @@ setInterval(() => {
 
 async function run() {
   const config = loadConfig(RunnerEnv, process.env)
-  const functionEnv = Object.fromEntries(PASSED_ON.flatMap((k) => (process.env[k] ? [[k, process.env[k]!]] : [])))
+  const functionEnv = passedOn(process.env)
   shop = await startShop({
     root,
     ingressPort: config.INGRESS_PORT,
+    ingress: config.INGRESS,
     functionPortBase: config.FUNCTION_PORT_BASE,
     dataDir: config.DATA_DIR,
     databaseUrl: config.DATABASE_URL,
     amqpUrl: config.AMQP_URL,
+    ...(config.BROKER_NAMESPACE ? { brokerNamespace: config.BROKER_NAMESPACE } : {}),
     demoCatalog: config.DEMO_CATALOG === 'on',
     adminEmail: config.ADMIN_EMAIL,
     adminPassword: config.ADMIN_PASSWORD,
@@ -114,6 +108,7 @@ async function run() {
   const rows: [string, string][] = [
     ...Object.entries(shop.functions),
     ...Object.entries(shop.brokers).map(([name, url]): [string, string] => [`broker ${name}`, url]),
+    ['ingress', `${config.INGRESS}: the routes of ${INGRESS_DIRS[config.INGRESS]}`],
     ['database', shop.database],
     ['broker', shop.broker],
     ['admin', `${shop.admin.email} / ${shop.admin.password}`],
@@ -121,7 +116,7 @@ async function run() {
   const width = Math.max(...rows.map(([label]) => label.length)) + 2
   const lines = [
     '',
-    `The shop is up: ${shop.ingressUrl}/api/products`,
+    `The shop is up: ${shop.ingressUrl}/   (the API: ${shop.ingressUrl}/api/products)`,
     '',
     ...rows.map(([label, value]) => `  ${label.padEnd(width)}${value}`),
     '',
@@ -137,6 +132,8 @@ run().catch((err: unknown) => {
     process.exit(0)
   }
   // Messages meant for people, whole: a bad variable, DATA_DIR in use.
-  say(err instanceof ConfigError || err instanceof DataDirLocked ? err.message : `failed to start: ${err instanceof Error ? err.message : String(err)}`)
+  const message = err instanceof ConfigError || err instanceof DataDirLocked ? err.message : `failed to start: ${err instanceof Error ? err.message : String(err)}`
+  // Each line as a line of its own: say() shows a newline inside a line as \n.
+  for (const line of message.split('\n')) say(line)
   process.exit(1)
 })

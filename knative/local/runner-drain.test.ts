@@ -109,7 +109,7 @@ describe('stopping the shop with a request in flight', () => {
     }
 
     const order = lines.filter((l) => /^shop stopping /.test(l))
-    expect(order).toEqual(['shop stopping auth, cart, order, payment, dead-letter', 'shop stopping product'])
-    expect(shop.restarts()).toEqual({ auth: 0, product: 0, cart: 0, order: 0, payment: 0, 'dead-letter': 0 })
+    expect(order).toEqual(['shop stopping payment, dead-letter, web', 'shop stopping auth, cart, order', 'shop stopping product'])
+    expect(shop.restarts()).toEqual({ auth: 0, product: 0, cart: 0, order: 0, payment: 0, 'dead-letter': 0, web: 0 })
   }, 180_000)
 })

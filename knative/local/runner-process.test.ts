@@ -13,7 +13,7 @@ import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
 import { afterEach, describe, expect, inject, it } from 'vitest'
 import { functions } from '../../functions/catalog.ts'
-import { isRunning } from './leftover-server.ts'
+import { isRunning } from './postgres/leftover-server.ts'
 import { testClient } from '../../test/support.ts'
 
 const root = fileURLToPath(new URL('../..', import.meta.url))

@@ -16,8 +16,8 @@ import { generateSigningKey, publicJwkOf, PrivateJwk } from '../../shared/auth.t
 import { createLogger } from '../../shared/log.ts'
 import { lockDataDir } from './data-dir-lock.ts'
 import { demoCatalog } from './demo-catalog.ts'
-import { loadIngressRoutes, startIngress } from './ingress.ts'
-import { freePort, startFunctionProcess, stopOrder, superviseFunction, type FunctionProcess, type Output, type SupervisedFunction } from './processes.ts'
+import { loadRoutes, startIngress, type IngressChoice } from './ingress.ts'
+import { assertPortsFree, freePort, startFunctionProcess, stopOrder, superviseFunction, type FunctionProcess, type Output, type SupervisedFunction } from './processes.ts'
 import { openShopDatabase } from './shop-database.ts'
 import * as v from 'valibot'
 
@@ -25,7 +25,9 @@ export type ShopOptions = {
   /** The repository root (where build.mjs, dist/ and the manifests are). */
   root: string
   ingressPort: number
-  /** auth gets this port, then product, cart, order, payment, dead-letter; 0 = free ports. */
+  /** Which routes the ingress plays: the NGINX Ingresses (default) or the Gateway API HTTPRoutes. */
+  ingress?: IngressChoice
+  /** auth gets this port, then product, cart, order, payment, dead-letter, web; 0 = free ports. */
   functionPortBase: number
   dataDir: string
   /** A PostgreSQL to use (its database made when missing); unset: the embedded one in DATA_DIR. */
@@ -36,7 +38,10 @@ export type ShopOptions = {
   adminPassword?: string
   /** Passed to every function as it is (PAYMENT_DELAY_MS, BCRYPT_COST, LOG_LEVEL, …). */
   functionEnv: Record<string, string>
-  /** Names the broker's exchanges and queues (`b.<namespace>.<broker>`); tests use their own. */
+  /**
+   * Names the broker's exchanges and queues on RabbitMQ (`b.<namespace>.<broker>`); default
+   * `shop-<8 hex>`, made once and kept in `<dataDir>/broker-namespace`. Tests use their own.
+   */
   brokerNamespace?: string
   /** PingSource schedules by name, instead of the manifests' (see eventing/local). */
   pingSchedules?: Record<string, string>
@@ -94,6 +99,15 @@ export async function startShop(o: ShopOptions) {
 
     const names = functions.map((f) => f.name)
     const ports = await Promise.all(names.map((_, i) => (o.functionPortBase ? o.functionPortBase + i : freePort())))
+    // Ports given, not found: one line now if another process has any of them, or they overlap.
+    const overlap = names.findIndex((_, i) => o.functionPortBase && ports[i] === o.ingressPort)
+    if (overlap >= 0) {
+      throw new Error(`INGRESS_PORT ${o.ingressPort} is also ${names[overlap]}'s port (FUNCTION_PORT_BASE ${o.functionPortBase} + ${overlap}): set them ${names.length} ports apart`)
+    }
+    await assertPortsFree([
+      ...(o.functionPortBase ? names.map((name, i) => ({ port: ports[i]!, owner: name, setting: 'FUNCTION_PORT_BASE' })) : []),
+      ...(o.ingressPort ? [{ port: o.ingressPort, owner: 'the ingress', setting: 'INGRESS_PORT' }] : []),
+    ])
     const urls = Object.fromEntries(names.map((n, i) => [n, `http://127.0.0.1:${ports[i]}`]))
     const running = new Map<string, FunctionProcess>()
     const supervised = new Map<string, SupervisedFunction>()
@@ -104,11 +118,14 @@ export async function startShop(o: ShopOptions) {
       resolve: (service) => (running.has(service) ? urls[service] : undefined),
       log: createLogger({ name: 'broker', write: (line) => o.output('broker', line) }),
       pingSchedules: o.pingSchedules,
-      namespace: o.brokerNamespace,
+      // On RabbitMQ, queues outlive the shop that made them: a namespace of this DATA_DIR's own
+      // (made once, kept), unless one is given, so that another shop on the same RabbitMQ, or this
+      // one started afresh on an emptied DATA_DIR, never takes the events meant for the other.
+      namespace: o.brokerNamespace ?? (o.amqpUrl ? `shop-${await keptSecret(join(o.dataDir, 'broker-namespace'), () => randomBytes(4).toString('hex'))}` : undefined),
     })
     stops.push(broker.stop)
     checkpoint()
-    if (broker.mode === 'memory') say('no AMQP_URL: the broker keeps its queues in memory; events not yet delivered are lost on exit')
+    // In memory, the broker says so itself (and how to keep the queues): not said twice.
     // Where dead-letter's redrive sends a dead letter: the Broker whose Triggers take its type
     // (BROKER_URLS, which the Knative Service sets on a cluster).
     const redriveTo = Object.fromEntries(
@@ -128,6 +145,8 @@ export async function startShop(o: ShopOptions) {
         ...common,
         ...(name === 'auth' ? { JWT_PRIVATE_KEY: JSON.stringify(privateJwk), ADMIN_EMAIL: o.adminEmail, ADMIN_PASSWORD: adminPassword } : {}),
         ...(name === 'cart' || name === 'order' ? { PRODUCT_URL: urls.product! } : {}),
+        // The storefront calls the functions whose APIs its pages use, as any client does.
+        ...(name === 'web' ? { AUTH_URL: urls.auth!, PRODUCT_URL: urls.product!, CART_URL: urls.cart!, ORDER_URL: urls.order! } : {}),
         ...(name === 'dead-letter' ? { BROKER_URLS: JSON.stringify(redriveTo) } : {}),
         ...(sink ? { K_SINK: sink } : {}),
       }
@@ -182,7 +201,7 @@ export async function startShop(o: ShopOptions) {
     if (failed) throw failed.reason
 
     const ingress = await startIngress({
-      routes: await loadIngressRoutes(join(o.root, 'knative', 'infra')),
+      routes: await loadRoutes(o.root, o.ingress ?? 'nginx'),
       resolve: (service) => (running.has(service) ? urls[service] : undefined),
       port: o.ingressPort,
     })
@@ -197,7 +216,7 @@ export async function startShop(o: ShopOptions) {
       ingressUrl: ingress.url,
       functions: urls,
       database: database.description,
-      broker: broker.mode === 'rabbitmq' ? `RabbitMQ at ${redact(o.amqpUrl ?? '')}` : 'in memory',
+      broker: broker.mode === 'rabbitmq' ? `RabbitMQ at ${redact(o.amqpUrl ?? '')}, namespace ${broker.namespace}` : 'in memory',
       brokers: broker.brokers,
       admin,
       /** How many times each function was started again after it exited. */
@@ -243,10 +262,10 @@ async function keptSigningKey(dataDir: string): Promise<PrivateJwk> {
   return privateJwk
 }
 
-/** A random secret made on first start and kept in `file`. */
-async function keptSecret(file: string): Promise<string> {
+/** A random value (`make`; default a secret of 16 characters) made on first start and kept in `file`. */
+async function keptSecret(file: string, make = () => randomBytes(12).toString('base64url')): Promise<string> {
   if (existsSync(file)) return (await readFile(file, 'utf8')).trim()
-  const secret = randomBytes(12).toString('base64url')
+  const secret = make()
   await writeFile(file, secret + '\n', { mode: 0o600 })
   return secret
 }

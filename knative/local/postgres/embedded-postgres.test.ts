@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { EmbeddedPostgresError, startEmbeddedPostgres, startThrowawayPostgres } from './embedded-postgres.ts'
 import { isRunning } from './leftover-server.ts'
 import { checkLibraryLinks } from './postgres-binaries.ts'
-import { testClient } from '../../test/support.ts'
+import { testClient } from '../../../test/support.ts'
 
 const scratch = await mkdtemp(join(tmpdir(), 'h3-embedded-postgres-test-'))
 // Under root the server runs as the user postgres, who must be able to enter the scratch directory.

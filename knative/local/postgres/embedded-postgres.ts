@@ -23,7 +23,7 @@ import { promisify } from 'node:util'
 import { EmbeddedPostgresError } from './embedded-postgres-error.ts'
 import { findLeftoverServer, isRunning, stopServer } from './leftover-server.ts'
 import { findPostgresBinaries, type PostgresBinaries } from './postgres-binaries.ts'
-import { freePort } from './processes.ts'
+import { freePort } from '../processes.ts'
 import { checkReachable, isRoot, openParentToServer, serverUser, type ServerUser } from './server-user.ts'
 
 export { EmbeddedPostgresError } from './embedded-postgres-error.ts'
