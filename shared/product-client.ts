@@ -4,9 +4,8 @@
  * Calls go over a keep-alive connection pool (a node:http Agent), so a call costs a request on an
  * open socket, not a TCP handshake.
  */
-import http from 'node:http'
-import https from 'node:https'
 import * as v from 'valibot'
+import { agentTransport, fetchTransport, type Transport } from './http-transport.ts'
 import {
   ProblemTypes,
   outOfStock,
@@ -93,7 +92,9 @@ type ClientOptions = {
  * ```
  */
 export function createProductClient({ baseUrl, timeoutMs = 3_000, maxSockets = 64, fetch }: ClientOptions): ProductClient {
-  const send = fetch ? viaFetch(baseUrl, timeoutMs, fetch) : viaAgent(baseUrl, timeoutMs, maxSockets)
+  // Every call here is safe to repeat (a read, or a reserve keyed by its order id), so one cut off
+  // by a keep-alive socket the function closed is sent again.
+  const send = sendOver(fetch ? fetchTransport(baseUrl, timeoutMs, fetch) : agentTransport(baseUrl, { timeoutMs, maxSockets, repeatable: () => true }))
   const unreachable = (err: unknown) => serviceUnavailable('the product catalog does not answer; try again shortly', err)
   const unexpected = (why: string) => serviceUnavailable('the product catalog answered something unexpected', new Error(why))
 
@@ -146,66 +147,11 @@ export function createProductClient({ baseUrl, timeoutMs = 3_000, maxSockets = 6
 
 const JSON_HEADERS = { Accept: 'application/json' }
 
-function viaFetch(baseUrl: string, timeoutMs: number, fetch: typeof globalThis.fetch): Send {
-  const base = baseUrl.replace(/\/+$/, '')
-  return async (method, path, body) => {
-    const res = await fetch(`${base}${path}`, {
-      method,
-      headers: body === undefined ? JSON_HEADERS : { ...JSON_HEADERS, 'Content-Type': 'application/json' },
-      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-      signal: AbortSignal.timeout(timeoutMs),
-    })
-    return { status: res.status, text: await res.text() }
-  }
-}
-
-/**
- * node:http over one keep-alive Agent: sockets stay open between calls and are reused most
- * recently used first (`lifo`), so the ones not needed go idle and close, as product scales down.
- */
-function viaAgent(baseUrl: string, timeoutMs: number, maxSockets: number): Send {
-  const url = new URL(baseUrl)
-  const transport = url.protocol === 'https:' ? https : http
-  const agent = new transport.Agent({ keepAlive: true, maxSockets, maxFreeSockets: 16, scheduling: 'lifo', timeout: 30_000 })
-  const prefix = url.pathname.replace(/\/+$/, '')
-
-  const once = (method: string, path: string, payload: string | undefined) =>
-    new Promise<Answer & { reused: boolean }>((resolve, reject) => {
-      const req = transport.request(
-        {
-          protocol: url.protocol,
-          hostname: url.hostname,
-          port: url.port,
-          path: `${prefix}${path}`,
-          method,
-          agent,
-          headers: payload === undefined ? JSON_HEADERS : { ...JSON_HEADERS, 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(payload) },
-          signal: AbortSignal.timeout(timeoutMs),
-        },
-        (res) => {
-          const chunks: Buffer[] = []
-          res.on('data', (chunk: Buffer) => chunks.push(chunk))
-          res.on('end', () =>
-            resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8'), reused: req.reusedSocket }),
-          )
-          res.on('error', reject)
-        },
-      )
-      req.on('error', (err) => reject(Object.assign(err, { reused: req.reusedSocket })))
-      req.end(payload)
-    })
-
+/** The product client's calls over `transport`: JSON in, the answer's status and text out. */
+function sendOver(transport: Transport): Send {
   return async (method, path, body) => {
     const payload = body === undefined ? undefined : JSON.stringify(body)
-    try {
-      return await once(method, path, payload)
-    } catch (err) {
-      // The server may close an idle keep-alive socket just as we reuse it. Every call here is
-      // safe to repeat (a read, or a reserve keyed by its order id), so that one case is retried
-      // once on a fresh socket.
-      const { reused, code } = err as { reused?: boolean; code?: string }
-      if (reused && code === 'ECONNRESET') return once(method, path, payload)
-      throw err
-    }
+    const { status, text } = await transport(method, path, payload === undefined ? JSON_HEADERS : { ...JSON_HEADERS, 'Content-Type': 'application/json' }, payload)
+    return { status, text }
   }
 }

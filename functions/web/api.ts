@@ -4,9 +4,8 @@
  * like any client (never their databases). Each function gets its own keep-alive connection pool
  * (a node:http Agent), so a page's calls cost requests on open sockets, not TCP handshakes.
  */
-import http from 'node:http'
-import https from 'node:https'
 import { serviceUnavailable } from '../../shared/errors.ts'
+import { agentTransport, fetchTransport, type RawAnswer, type Transport } from '../../shared/http-transport.ts'
 
 /** The functions the storefront calls. */
 export type Service = 'auth' | 'product' | 'cart' | 'order'
@@ -36,8 +35,6 @@ type ClientOptions = {
   fetch?: Partial<Record<Service, typeof globalThis.fetch>>
 }
 
-type Raw = { status: number; type: string; text: string }
-type Transport = (method: string, path: string, headers: Record<string, string>, payload: string | undefined) => Promise<Raw>
 
 /**
  * A client of the other functions' HTTP APIs. `send(service, method, path, { token, body, headers })`
@@ -55,7 +52,7 @@ export function createApiClient({ urls, timeoutMs = 5_000, maxSockets = 64, fetc
   const transports = Object.fromEntries(
     (Object.keys(urls) as Service[]).map((service) => {
       const viaFetch = fetch[service]
-      return [service, viaFetch ? fetchTransport(urls[service], timeoutMs, viaFetch) : agentTransport(urls[service], timeoutMs, maxSockets)]
+      return [service, viaFetch ? fetchTransport(urls[service], timeoutMs, viaFetch) : agentTransport(urls[service], { timeoutMs, maxSockets })]
     }),
   ) as Record<Service, Transport>
 
@@ -67,7 +64,7 @@ export function createApiClient({ urls, timeoutMs = 5_000, maxSockets = 64, fetc
       ...(token ? { Authorization: `Bearer ${token}` } : {}),
       ...headers,
     }
-    let raw: Raw
+    let raw: RawAnswer
     try {
       raw = await transports[service](method, path, all, payload)
     } catch (err) {
@@ -82,64 +79,5 @@ const parseJson = (text: string): unknown => {
     return JSON.parse(text)
   } catch {
     return undefined
-  }
-}
-
-function fetchTransport(baseUrl: string, timeoutMs: number, fetch: typeof globalThis.fetch): Transport {
-  const base = baseUrl.replace(/\/+$/, '')
-  return async (method, path, headers, payload) => {
-    const res = await fetch(`${base}${path}`, { method, headers, ...(payload === undefined ? {} : { body: payload }), signal: AbortSignal.timeout(timeoutMs) })
-    return { status: res.status, type: res.headers.get('Content-Type') ?? '', text: await res.text() }
-  }
-}
-
-const IDEMPOTENT = new Set(['GET', 'HEAD', 'PUT', 'DELETE'])
-
-/**
- * node:http over one keep-alive Agent per function: sockets stay open between calls and are reused
- * most recently used first (`lifo`), so those not needed go idle and close as the function scales down.
- */
-function agentTransport(baseUrl: string, timeoutMs: number, maxSockets: number): Transport {
-  const url = new URL(baseUrl)
-  const transport = url.protocol === 'https:' ? https : http
-  const agent = new transport.Agent({ keepAlive: true, maxSockets, maxFreeSockets: 16, scheduling: 'lifo', timeout: 30_000 })
-  const prefix = url.pathname.replace(/\/+$/, '')
-
-  const once = (method: string, path: string, headers: Record<string, string>, payload: string | undefined) =>
-    new Promise<Raw>((resolve, reject) => {
-      const req = transport.request(
-        {
-          protocol: url.protocol,
-          hostname: url.hostname,
-          port: url.port,
-          path: `${prefix}${path}`,
-          method,
-          agent,
-          headers: payload === undefined ? headers : { ...headers, 'Content-Length': String(Buffer.byteLength(payload)) },
-          signal: AbortSignal.timeout(timeoutMs),
-        },
-        (res) => {
-          const chunks: Buffer[] = []
-          res.on('data', (chunk: Buffer) => chunks.push(chunk))
-          res.on('end', () => resolve({ status: res.statusCode ?? 0, type: String(res.headers['content-type'] ?? ''), text: Buffer.concat(chunks).toString('utf8') }))
-          res.on('error', reject)
-        },
-      )
-      req.on('error', (err) => reject(Object.assign(err, { reused: req.reusedSocket })))
-      req.end(payload)
-    })
-
-  return async (method, path, headers, payload) => {
-    try {
-      return await once(method, path, headers, payload)
-    } catch (err) {
-      // The function may close an idle keep-alive socket just as we reuse it. Whether the request
-      // reached it first cannot be told, so only a request that is safe to repeat is sent again,
-      // once, on a fresh socket: an idempotent method, or a POST with an Idempotency-Key.
-      const { reused, code } = err as { reused?: boolean; code?: string }
-      const repeatable = IDEMPOTENT.has(method) || headers['Idempotency-Key'] !== undefined
-      if (reused && code === 'ECONNRESET' && repeatable) return once(method, path, headers, payload)
-      throw err
-    }
   }
 }
