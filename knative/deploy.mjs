@@ -94,7 +94,17 @@ const image = (fn) => `${opts.registry.replace(/\/+$/, '')}/${fn}:${opts.tag}`
 // The files it applies (rendered, with the images and gateways filled in) and the secrets' env files.
 // A dry run keeps them, to be read; a real deploy removes them, secrets included, when it ends.
 const work = mkdtempSync(join(tmpdir(), 'shop-deploy-'))
-if (!dry) process.on('exit', () => rmSync(work, { recursive: true, force: true }))
+if (!dry) {
+  process.on('exit', () => rmSync(work, { recursive: true, force: true }))
+  // Node runs no 'exit' handler when a signal ends it: Ctrl-C during a wait would leave the
+  // secrets' env files behind. So a signal ends it through process.exit, which runs the handler.
+  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
+    process.once(signal, () => {
+      console.error(`\n${signal}: stopped; what was applied stays applied, and the deploy can be run again`)
+      process.exit(130)
+    })
+  }
+}
 
 // ---------------------------------------------------------------------------------------------
 // Output: steps with the time since the start, waits with what they wait for and for how long.
@@ -582,7 +592,7 @@ summary()
 
 /** The URL, then each Service, Broker and Trigger (and, for the Gateway API, each HTTPRoute) with its readiness. */
 function summary() {
-  const url = (address) => `http://${address || '<address-pending>'}/api/products`
+  const url = (address) => `http://${address || '<address-pending>'}/`
   if (dry) {
     say(`would show the URL (${opts.ingress === 'gateway' ? `the address of Gateway ${gateway.namespace}/${gateway.name}` : 'the address ingress-nginx gives the Ingresses'}), then the readiness of each of these:`)
     say(`  Services  ${services.map((s) => s.metadata.name).join(', ')}`)

@@ -386,7 +386,7 @@ describe.skipIf(!kubectlHere)('the deploy script against a stand-in cluster (kub
     expect(run.out).toContain('waiting for ksvc/product Ready')
     expect(run.out).toMatch(/^  ksvc\/product Ready after \d+ s$/m)
     expect(run.out).toMatch(/^\[\d+ s\] 7\/9 functions/m)
-    expect(run.out).toContain('URL        http://203.0.113.7/api/products')
+    expect(run.out).toContain('URL        http://203.0.113.7/')
     expect(run.out).toMatch(/^ {4}product +Ready$/m)
     expect(run.out).toMatch(/^ {4}orders +Ready$/m)
     expect(run.out).toMatch(/^ {4}payment-on-order-created +Ready$/m)

@@ -9,7 +9,7 @@ import { createApp } from '../../shared/http.ts'
 import type { Logger } from '../../shared/log.ts'
 import type { Metrics } from '../../shared/metrics.ts'
 import { Text, validate } from '../../shared/validate.ts'
-import { clientAddress } from './client-address.ts'
+import { clientAddress } from '../../shared/client-address.ts'
 import { DEFAULT_LOGIN_LIMITS, createLoginThrottle, type LoginLimits } from './login-limits.ts'
 import type { PasswordHasher } from './password.ts'
 

@@ -115,6 +115,12 @@ const newProduct = async (fields: { name?: string; price_cents?: number; stock?:
 const shown = (html: string) => html.replace(/<[^>]+>/g, ' ').replace(/&amp;/g, '&').replace(/&#39;/g, "'").replace(/&quot;/g, '"').replace(/\s+/g, ' ')
 const csrfOf = (html: string) => /name="_csrf" value="([^"]*)"/.exec(html)?.[1]
 
+
+/** The checkout form of a cart page, as the browser would send it: every line's product and quantity, the total shown, the key. */
+const checkoutForm = (html: string) => {
+  const all = (field: string) => [...html.matchAll(new RegExp(`name="${field}" value="([^"]+)"`, 'g'))].map((m) => m[1]!)
+  return { idempotency_key: all('idempotency_key')[0]!, total_cents: all('total_cents')[0]!, product_id: all('product_id'), quantity: all('quantity') }
+}
 describe('every page', () => {
   it('carries a Content-Security-Policy without inline script or style, and the other security headers', async () => {
     const page = await browser().get('/')
@@ -175,7 +181,10 @@ describe('every page', () => {
   it('keeps /healthz and /metrics from requests that came through a proxy', async () => {
     expect((await web.request('/healthz')).status).toBe(200)
     expect((await web.request('/metrics')).status).toBe(200)
-    expect((await web.request('/healthz', { headers: { 'X-Forwarded-For': '203.0.113.9' } })).status).toBe(404)
+    const hidden = await web.request('/healthz', { headers: { 'X-Forwarded-For': '203.0.113.9', 'X-Request-Id': 'probe-1' } })
+    expect(hidden.status).toBe(404)
+    // A 404 like every other, its request id in the body too.
+    expect(await hidden.json()).toMatchObject({ status: 404, request_id: 'probe-1' })
     expect((await web.request('/metrics', { headers: { 'X-Forwarded-Host': 'shop.example' } })).status).toBe(404)
   })
 })
@@ -314,7 +323,7 @@ describe('accounts', () => {
 
   it('never sends a login to another site', () => {
     expect(localPath('/cart?x=1')).toBe('/cart?x=1')
-    for (const evil of ['//evil.example/x', 'https://evil.example', '/\\evil.example', 'javascript:alert(1)', undefined]) expect(localPath(evil)).toBe('/')
+    for (const evil of ['//evil.example/x', 'https://evil.example', '/\\evil.example', 'javascript:alert(1)', undefined, '/.//evil.example/x', '/a/..//evil.example', '/%2e//evil.example', '/%2e%2e//evil.example']) expect(localPath(evil)).toBe('/')
   })
 
   it('ends the session on logout: the old cookie opens nothing, and its row is gone', async () => {
@@ -471,7 +480,7 @@ describe('checking out', () => {
     await b.get('/')
     await b.post('/cart/items', { product_id: p.id, quantity: '2' })
     const cart = await b.get('/cart')
-    const form = Object.fromEntries(['idempotency_key', 'product_id', 'quantity'].map((f) => [f, new RegExp(`name="${f}" value="([^"]+)"`).exec(cart.text)![1]!]))
+    const form = checkoutForm(cart.text)
     const [first, second] = await Promise.all([b.post('/checkout', form), b.post('/checkout', form)])
     const third = await b.post('/checkout', form)
     for (const r of [first, second, third]) expect(r.status, r.text.slice(0, 300)).toBe(303)
@@ -486,6 +495,25 @@ describe('checking out', () => {
     expect(stock[0].stock).toBe(8)
   })
 
+  it('orders nothing at a price the cart did not show: a price changed after the page was shown', async () => {
+    const p = await newProduct({ stock: 10, price_cents: 100 })
+    const b = browser()
+    const { id: userId } = await b.register()
+    await b.get('/')
+    await b.post('/cart/items', { product_id: p.id, quantity: '1' })
+    const cart = await b.get('/cart')
+    const form = checkoutForm(cart.text)
+    expect(form.total_cents).toBe('100')
+    await call(catalog, 'PATCH', `/api/products/${p.id}`, { token: admin, body: { price_cents: 50_000 } })
+    const res = await b.post('/checkout', form)
+    expect(res.status).toBe(409)
+    expect(shown(res.text)).toContain('The prices changed since the cart was shown: the order came to €500.00, not €1.00. Nothing was ordered')
+    const { rows } = await pool.query('SELECT status FROM orders.orders WHERE user_id = $1', [userId])
+    expect(rows.map((r) => r.status)).toEqual(['cancelled'])
+    // The form sent again says the same, and charges nothing.
+    expect((await b.post('/checkout', form)).status).toBe(409)
+  })
+
   it('shows out of stock on the lines that caused it, and orders nothing', async () => {
     const [a, b2] = [await newProduct({ stock: 3 }), await newProduct({ stock: 3 })]
     const b = browser()
@@ -498,6 +526,7 @@ describe('checking out', () => {
     await call(catalog, 'POST', `/api/products/${a.id}/stock`, { token: admin, body: { delta: -2 } })
     const res = await b.post('/checkout', {
       idempotency_key: randomUUID(),
+      total_cents: '0',
       product_id: [a.id, b2.id],
       quantity: ['2', '1'],
     })
@@ -515,7 +544,7 @@ describe('orders', () => {
     await b.get('/')
     await b.post('/cart/items', { product_id: p.id, quantity: '1' })
     const cart = await b.get('/cart')
-    const form = Object.fromEntries(['idempotency_key', 'product_id', 'quantity'].map((f) => [f, new RegExp(`name="${f}" value="([^"]+)"`).exec(cart.text)![1]!]))
+    const form = checkoutForm(cart.text)
     const placed = await b.post('/checkout', form)
     return placed.location!.split('/').at(-1)!
   }
@@ -659,7 +688,7 @@ describe('the admin’s pages', () => {
     await shopper.get('/')
     await shopper.post('/cart/items', { product_id: p.id, quantity: '1' })
     const cart = await shopper.get('/cart')
-    const form = Object.fromEntries(['idempotency_key', 'product_id', 'quantity'].map((f) => [f, new RegExp(`name="${f}" value="([^"]+)"`).exec(cart.text)![1]!]))
+    const form = checkoutForm(cart.text)
     const orderId = (await shopper.post('/checkout', form)).location!.split('/').at(-1)!
 
     const b = await adminBrowser()

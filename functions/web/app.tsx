@@ -6,6 +6,7 @@
  * forms post, and a success redirects (303) to the page that shows the result; a form with errors
  * is shown again, each error beside its field.
  */
+import { requestId } from 'hono/request-id'
 import { Hono, type Context } from 'hono'
 import { secureHeaders } from 'hono/secure-headers'
 import { HttpProblem, problemResponse } from '../../shared/errors.ts'
@@ -123,8 +124,9 @@ export function webApp({ pool, log, metrics, shop, sessions = createSessionStore
   // (the ingress, Knative's) adds X-Forwarded-For; the readiness probe and Prometheus' scrape
   // reach the pod directly and do not.
   const outer = new Hono()
-  outer.use('/healthz', internalOnly)
-  outer.use('/metrics', internalOnly)
+  // Their 404s get a request id like every other answer (the inner app's middleware does not run for them).
+  outer.use('/healthz', requestId(), internalOnly)
+  outer.use('/metrics', requestId(), internalOnly)
   outer.route('/', app)
   outer.notFound(notFound)
   outer.onError(onError)

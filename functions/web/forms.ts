@@ -106,7 +106,10 @@ export const priceField = v.pipe(
  */
 export function localPath(next: unknown): string {
   if (typeof next !== 'string' || !next.startsWith('/') || next.startsWith('//') || next.includes('\\')) return '/'
-  // Resolved against a fixed origin: whatever it says, it stays on it.
+  // Resolved against a fixed origin: whatever it says, it stays on it. The path is checked again
+  // once resolved: dot segments can make `//host` of it (`/.//evil.example`, `/a/..//evil.example`,
+  // `/%2e//evil.example`), which a browser takes for another site.
   const url = new URL(next, 'http://shop.invalid')
-  return url.origin === 'http://shop.invalid' ? url.pathname + url.search : '/'
+  if (url.origin !== 'http://shop.invalid' || url.pathname.startsWith('//') || url.pathname.includes('\\')) return '/'
+  return url.pathname + url.search
 }

@@ -38,11 +38,12 @@ const many = <S extends v.GenericSchema<string, unknown>>(item: S) =>
     v.array(item),
   )
 
-/** A valibot schema: the checkout form: the lines (`product_id` and `quantity`, repeated in order) and its Idempotency-Key. */
+/** A valibot schema: the checkout form: the lines (`product_id` and `quantity`, repeated in order), the total the page showed (`total_cents`) and its Idempotency-Key. */
 export const CheckoutForm = v.pipe(
   v.object({
     product_id: v.pipe(many(Uuid), v.minLength(1), v.maxLength(50)),
     quantity: many(wholeNumber('must be 1 to 999', 1, 999)),
+    total_cents: wholeNumber('must be a whole number of cents', 0, Number.MAX_SAFE_INTEGER),
     idempotency_key: v.pipe(v.string(), v.regex(/^[\x21-\x7e]{1,255}$/)),
   }),
   v.check((f) => f.product_id.length === f.quantity.length, 'every line needs a quantity'),
@@ -120,9 +121,19 @@ export function cartPages(app: Hono, { shop, sessions }: PageDeps) {
     const { token, user } = userOf(c)
     const form = await readForm(c, CheckoutForm)
     if (!form.ok) return cartPage(c, 400, {}, { '': 'Your cart changed while you were checking out. Check it and place the order again.' })
-    const { product_id, quantity, idempotency_key } = form.data
+    const { product_id, quantity, total_cents: shown, idempotency_key } = form.data
     const items = product_id.map((id, i) => ({ product_id: id, quantity: quantity[i]! }))
     const placed = await placeOnce(token, user.id, items, idempotency_key)
+    if (placed.ok && placed.value.total_cents !== shown) {
+      // The catalog's prices changed after the page showed its total: the shopper agreed to that
+      // total, not this one. The order is cancelled at once (its units and lines come back) and the
+      // cart shown again with the prices as they are now. Sent again, the form finds the same order
+      // (its key) and says the same.
+      if (placed.value.status === 'pending') await shop.cancelOrder(token, placed.value.id)
+      return cartPage(c, 409, {}, {
+        '': `The prices changed since the cart was shown: the order came to ${formatCents(placed.value.total_cents)}, not ${formatCents(shown)}. Nothing was ordered: check the new total and place the order again.`,
+      })
+    }
     if (placed.ok) return done(c, 'Thank you! Your order is placed; the payment is on its way.', `/orders/${placed.value.id}`)
     const { problem } = placed
     const notes: LineNotes = {}
@@ -249,6 +260,7 @@ function CartPage({ ctx, cart, notes, errors }: CartProps) {
           <form method="post" action="/checkout" class="checkout">
             <Csrf session={ctx.session} />
             <input type="hidden" name="idempotency_key" value={randomUUID()} />
+            <input type="hidden" name="total_cents" value={String(cart.total_cents)} />
             {cart.lines.map((line) => (
               <>
                 <input type="hidden" name="product_id" value={line.product_id} />

@@ -4,9 +4,8 @@
  * (its session and the notice it shows once), and the small readings of a request (`?page=`, the
  * shopper's address).
  */
-import type { IncomingMessage } from 'node:http'
-import { isIP } from 'node:net'
 import type { Context, MiddlewareHandler } from 'hono'
+import { clientIp } from '../../../shared/client-address.ts'
 import { forbidden } from '../../../shared/errors.ts'
 import { formValues } from '../forms.ts'
 import { csrfMatches, type Session, type SessionStore, type SessionUser } from '../session.ts'
@@ -64,12 +63,5 @@ export function pageNumber(given: string | undefined): number {
   return Number.isInteger(n) && n >= 1 && n <= 100_000 ? n : 1
 }
 
-/**
- * The shopper's address, for auth's per-client login limits: the first entry of `X-Forwarded-For`
- * (the ingress replaces what the client sent with the address it saw), else the socket's peer.
- */
-export function clientAddress(c: Context): string | undefined {
-  const forwarded = c.req.header('X-Forwarded-For')?.split(',')[0]?.trim()
-  const socket = (c.env as { incoming?: IncomingMessage } | undefined)?.incoming?.socket?.remoteAddress
-  return [forwarded, socket].find((a) => a && isIP(a))
-}
+/** The shopper's IP address, by the rule auth uses (shared/client-address.ts), to pass on to auth as X-Forwarded-For. */
+export const clientAddress = (c: Context): string | undefined => clientIp(c)

@@ -1,6 +1,7 @@
 /**
  * @module
- * Which client a request came from, for the login limits. Behind the ingress every request's TCP
+ * Which client a request came from, for per-client limits (auth's login limits, and the storefront
+ * passing its shopper's address on to auth). Behind the ingress every request's TCP
  * peer is a proxy, so the address comes from `X-Forwarded-For`, read so that a client cannot
  * choose it:
  * - the edge writes the address it saw: ingress-nginx (by default) and the local ingress replace
@@ -35,14 +36,23 @@ const inCluster = (address: string) => CLUSTER.check(address.replace(/%.*$/, '')
  * with neither). Entries that are not IP addresses are passed over.
  */
 export function clientAddress(c: Context): string {
+  const address = clientIp(c)
+  return address ? clientKey(address) : 'unknown'
+}
+
+/**
+ * The client's IP address by the same rule as `clientAddress`, as an address (not a key), or
+ * undefined without a usable one: for a function that calls another on the client's behalf and
+ * passes it on as `X-Forwarded-For` (the storefront calling auth).
+ */
+export function clientIp(c: Context): string | undefined {
   const entries = (c.req.header('X-Forwarded-For') ?? '')
     .split(',')
     .map((entry) => unmapped(entry.trim()))
     .filter((entry) => isIP(entry))
   const forwarded = entries.findLast((entry) => !inCluster(entry)) ?? entries[0]
   const socket = (c.env as { incoming?: IncomingMessage } | undefined)?.incoming?.socket?.remoteAddress
-  const address = forwarded ?? (socket && isIP(socket) ? socket : undefined)
-  return address ? clientKey(address) : 'unknown'
+  return forwarded ?? (socket && isIP(socket) ? socket : undefined)
 }
 
 /** The key of an IP address for per-client limits: IPv4 as it is (an IPv4-mapped IPv6 address as IPv4), IPv6 as its /64 network (`2001:db8:0:1::/64`), since one host usually holds a whole /64 and could otherwise take a fresh address for every guess. */

@@ -2,11 +2,21 @@ import type { AddressInfo } from 'node:net'
 import { serve } from '@hono/node-server'
 import { Hono } from 'hono'
 import { describe, expect, it } from 'vitest'
-import { clientAddress, clientKey } from './client-address.ts'
+import { clientAddress, clientIp, clientKey } from './client-address.ts'
 
 const app = new Hono().get('/', (c) => c.text(clientAddress(c)))
 const seen = async (forwardedFor?: string) =>
   (await app.request('/', { headers: forwardedFor === undefined ? {} : { 'X-Forwarded-For': forwardedFor } })).text()
+
+describe('clientIp', () => {
+  it('picks the address by the same rule, as an address (an IPv6 client whole, not its /64)', async () => {
+    const ip = new Hono().get('/', (c) => c.text(clientIp(c) ?? 'none'))
+    const of = async (header: string) => (await ip.request('/', { headers: { 'X-Forwarded-For': header } })).text()
+    expect(await of('198.51.100.9, 203.0.113.7, 10.0.0.2')).toBe('203.0.113.7')
+    expect(await of('2001:db8:0:1::5, 10.0.0.2')).toBe('2001:db8:0:1::5')
+    expect(await of('evil')).toBe('none')
+  })
+})
 
 describe('clientAddress', () => {
   it.each([
