@@ -1,6 +1,7 @@
 /**
  * `npm run bench`: the five benchmarks of the README's "Performance" section (function overhead,
- * writes, login, cold start, events) and a sixth, the logger against pino, each a subject against
+ * writes, login, cold start, events), a sixth, the logger against pino, and a seventh, the
+ * storefront's catalog page against its JSON and the weight of its pages, each a subject against
  * a baseline measured in the same run, in turns over rounds, medians and ratios printed as a table
  * and written to bench/results/latest.json. The only place the benchmarks read the environment.
  */
@@ -15,6 +16,7 @@ import { login } from './benchmarks/login.ts'
 import { coldStart } from './benchmarks/cold-start.ts'
 import { events } from './benchmarks/events.ts'
 import { logger } from './benchmarks/logger.ts'
+import { storefront } from './benchmarks/storefront.ts'
 import { ensureBundles } from './bundles.ts'
 import { createCleanup } from './cleanup.ts'
 import type { BenchmarkResult, Context } from './context.ts'
@@ -37,6 +39,7 @@ const benchmarks: Record<BenchmarkName, { title: string; run: (ctx: Context) => 
   'cold-start': { title: '4 cold start', run: coldStart },
   events: { title: '5 event pipeline', run: events },
   logger: { title: '6 logger: ours against pino', run: logger },
+  storefront: { title: '7 storefront: the catalog page against its JSON, page weights', run: storefront },
 }
 
 async function main(): Promise<number> {

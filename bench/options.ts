@@ -6,7 +6,7 @@
 import { parseArgs } from 'node:util'
 
 /** The benchmarks in the order they run; each can be named by its name or its number. */
-export const benchmarkNames = ['overhead', 'writes', 'login', 'cold-start', 'events', 'logger'] as const
+export const benchmarkNames = ['overhead', 'writes', 'login', 'cold-start', 'events', 'logger', 'storefront'] as const
 export type BenchmarkName = (typeof benchmarkNames)[number]
 
 export type Options = {

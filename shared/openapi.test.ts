@@ -71,7 +71,7 @@ describe('describeRoutes', () => {
     expect(put.responses['503'].headers['Retry-After']).toMatchObject({ required: true })
     expect(put.responses['401'].headers['WWW-Authenticate']).toMatchObject({ required: true })
     const list = paths['/api/things']!.get
-    expect(list.security).toBeUndefined()
+    expect(list.security).toEqual([])
     expect(Object.keys(list.responses)).toEqual(['200', '400', '503'])
   })
 
