@@ -118,6 +118,8 @@ describe.runIf(Boolean(amqpUrl))('local broker in RabbitMQ', () => {
     const { namespace: ns, dir } = await manifests([objects.config(), broker('orders'), trigger('t', { broker: 'orders', service: 's' })])
     const first = await startBrokerOn(dir, { services: { s: s.url }, amqpUrl })
     cleanups.push(first.stop)
+    // Its consumers start once it is up: wait until RabbitMQ counts the first one's.
+    await waitFor(async () => expect((await withChannel((ch) => ch.checkQueue(`${ns}.t`))).consumerCount).toBe(1))
     await expect(startBrokerOn(dir, { services: { s: s.url }, amqpUrl })).rejects.toThrow(
       `RabbitMQ queue ${ns}.t already has a consumer: another shop uses the namespace "${ns}" on this RabbitMQ; stop it, or give this one a namespace of its own (BROKER_NAMESPACE)`,
     )

@@ -213,7 +213,10 @@ describe.skipIf(!hasChromium())('the storefront in a browser', () => {
     let posts = 0
     page.on('request', (r) => void (r.method() === 'POST' && r.url().endsWith('/checkout') && posts++))
     await page.getByRole('button', { name: /Place order/ }).dblclick()
-    await page.waitForURL(/\/orders\/[0-9a-f-]{36}$/)
+    // The second click's submission aborts the first one's navigation, and waitForURL throws on an
+    // aborted navigation: poll the address instead, then let the order page finish loading.
+    await expect.poll(() => page.url(), { timeout: 60_000, interval: 100 }).toMatch(/\/orders\/[0-9a-f-]{36}$/)
+    await page.waitForLoadState('load')
     const orderUrl = page.url()
     await page.reload()
     expect(page.url()).toBe(orderUrl)
